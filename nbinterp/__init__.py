@@ -1,0 +1,48 @@
+"""nbinterp: look inside a Keras convolutional network from a notebook cell.
+
+Public names are imported lazily, so ``import nbinterp`` stays cheap and the
+backend never pulls in ipywidgets.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    # backend
+    "Inspector": "nbinterp.inspector",
+    "LayerInfo": "nbinterp.inspector",
+    # attribution
+    "attribute": "nbinterp.attribution",
+    # feature visualisation and unit views
+    "maximize": "nbinterp.units.maximize",
+    "top_activations": "nbinterp.units.top_activations",
+    "reconstruct": "nbinterp.units.reconstruct",
+    # weights through training
+    "WeightHistory": "nbinterp.weights",
+    "SnapshotCallback": "nbinterp.weights",
+    "compare_weights": "nbinterp.weights",
+    # widgets
+    "Explorer": "nbinterp.widgets.explorer",
+}
+
+_SUBMODULES = {"demo", "errors", "render", "attribution", "widgets", "weights", "units"}
+
+__all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        module = import_module(f"nbinterp.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'nbinterp' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,1 @@
+"""ipywidgets front end: controls and canvas views. No math lives here."""

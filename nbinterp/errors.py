@@ -14,7 +14,8 @@ class UnknownLayerError(NbinterpError, KeyError):
 
     def __init__(self, name, known):
         self.name = name
-        self.suggestions = difflib.get_close_matches(str(name), list(known), n=3, cutoff=0.5)
+        known = list(known)
+        self.suggestions = _close_matches(str(name), known)
         message = f"no layer named {name!r} in this model"
         if self.suggestions:
             message += "; did you mean " + " or ".join(repr(s) for s in self.suggestions) + "?"
@@ -58,6 +59,19 @@ class ArchitectureMismatchError(NbinterpError, ValueError):
 
 class CancelledError(NbinterpError):
     """A long computation stopped because a newer request superseded it."""
+
+
+def _close_matches(name, known):
+    """Close matches on full paths and on their last part ('block1_conv' -> 'vgg16/block1_conv1')."""
+    found = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    by_leaf = {}
+    for path in known:
+        by_leaf.setdefault(path.rsplit("/", 1)[-1], path)
+    leaf = name.rsplit("/", 1)[-1]
+    for match in difflib.get_close_matches(leaf, list(by_leaf), n=3, cutoff=0.5):
+        if by_leaf[match] not in found:
+            found.append(by_leaf[match])
+    return found[:3]
 
 
 def check_index(value, size, what):

@@ -1,0 +1,79 @@
+"""Turning what a user passes as images into one validated model-ready batch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputShapeError, InvalidInputError
+
+
+def _to_numpy(images):
+    if hasattr(images, "numpy") and callable(images.numpy):  # tf.Tensor / keras tensor
+        return np.asarray(images.numpy())
+    if isinstance(images, (list, tuple)):
+        if len(images) == 0:
+            raise InvalidInputError("the batch of images is empty")
+        return np.stack([_to_numpy(im) for im in images])
+    if hasattr(images, "mode") and hasattr(images, "size") and hasattr(images, "getdata"):  # PIL image
+        return np.asarray(images)
+    return np.asarray(images)
+
+
+def _shape_text(shape):
+    return "(" + ", ".join("any" if d is None else str(d) for d in shape) + ")"
+
+
+def _fits(shape, expected):
+    return len(shape) == len(expected) and all(e is None or e == s for s, e in zip(shape, expected))
+
+
+def as_batch(images, expected, dtype="float32", preprocess=None):
+    """Return ``images`` as a numpy batch ``(N, *expected)`` of ``dtype``.
+
+    ``expected`` is the per-example input shape of the model (may contain
+    None). One example or a batch are both accepted; a grayscale image
+    without its channel axis is accepted for single-channel models. Float
+    inputs are checked for NaN/Inf; integer models (token ids) need integer
+    inputs. ``preprocess`` is applied once, after the dtype conversion.
+    """
+    expected = tuple(expected)
+    array = _to_numpy(images)
+    if array.dtype == object or array.dtype.kind not in "biuf":
+        raise InvalidInputError(f"images must be numeric arrays, got dtype {array.dtype}")
+    if array.ndim == len(expected) and _fits(array.shape, expected):
+        array = array[None]
+    elif array.ndim == len(expected) + 1 and _fits(array.shape[1:], expected):
+        pass
+    elif expected and expected[-1] == 1 and array.ndim == len(expected) - 1 and _fits(array.shape + (1,), expected):
+        array = array[None, ..., None]
+    elif expected and expected[-1] == 1 and array.ndim == len(expected) and _fits(array.shape[1:] + (1,), expected):
+        array = array[..., None]
+    else:
+        if array.ndim >= 1 and array.shape[0] == 0:
+            raise InvalidInputError("the batch of images is empty")
+        raise InputShapeError(
+            f"images have shape {tuple(array.shape)}, but this model expects one input of shape "
+            f"{_shape_text(expected)} or a batch of shape {_shape_text((None,) + expected)}"
+        )
+    if array.shape[0] == 0:
+        raise InvalidInputError("the batch of images is empty")
+
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        if array.dtype.kind == "f":
+            if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
+                raise InvalidInputError("this model takes integer token ids; got non-integer values")
+        array = array.astype(dtype, copy=False)
+    else:
+        array = array.astype(dtype, copy=False)
+        if not np.isfinite(array).all():
+            raise InvalidInputError("images contain NaN or infinite values")
+    if preprocess is not None:
+        array = np.array(preprocess(array.copy()), dtype=dtype)
+        if not _fits(array.shape[1:], expected):
+            raise InputShapeError(
+                f"preprocess returned shape {tuple(array.shape)}; expected a batch of {_shape_text(expected)}"
+            )
+        if dtype.kind == "f" and not np.isfinite(array).all():
+            raise InvalidInputError("preprocess produced NaN or infinite values")
+    return np.ascontiguousarray(array)

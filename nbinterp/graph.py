@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 from dataclasses import dataclass, field
 
 import keras
@@ -130,6 +131,24 @@ def _is_model(op):
     return isinstance(op, keras.Model)
 
 
+_PLANS = weakref.WeakKeyDictionary()
+_PLANS_LOCK = threading.Lock()
+
+
+def plan_for(model) -> "GraphPlan":
+    """The (cached) GraphPlan of a model; rebuilt if the model's layers changed."""
+    with _PLANS_LOCK:
+        plan = _PLANS.get(model)
+        if plan is None or plan.signature != _model_signature(model):
+            plan = GraphPlan(model)
+            _PLANS[model] = plan
+        return plan
+
+
+def _model_signature(model):
+    return tuple(id(layer) for layer in model.layers)
+
+
 class GraphPlan:
     """The flattened, path-addressable graph of one model."""
 
@@ -142,6 +161,7 @@ class GraphPlan:
                 "or create it with a keras.Input so its input shape is known"
             )
         self.model = model
+        self.signature = _model_signature(model)
         self.steps: list[Step] = []
         self.groups: dict[str, Group] = {}
         self.entries: list = []  # Steps and Groups in execution order, for summaries
@@ -334,9 +354,10 @@ class GraphPlan:
         return key
 
     # ------------------------------------------------------------------ run
-    def _plan_for(self, want):
+    def _plan_for(self, want, fed=()):
         want = tuple(want)
-        cached = self._pruned_cache.get(want)
+        fed = frozenset(fed)
+        cached = self._pruned_cache.get((want, fed))
         if cached is not None:
             return cached
         need = set()
@@ -350,28 +371,36 @@ class GraphPlan:
                 need.add(key)
         selected = []
         for step in reversed(self.steps):
+            if all(k in fed for k in step.out_keys):
+                continue
             if any(k in need for k in step.out_keys):
                 selected.append(step)
                 need.update(step.in_keys)
         selected.reverse()
-        missing = [k for k in need if k not in self._producer and k not in self.input_keys]
+        missing = [k for k in need if k not in self._producer and k not in self.input_keys and k not in fed]
         if missing:  # pragma: no cover - graph inconsistency
             raise NotSupportedError("part of the requested graph is not connected to the model input")
         result = (selected, frozenset(pre_paths))
-        self._pruned_cache[want] = result
+        self._pruned_cache[(want, fed)] = result
         return result
 
-    def run(self, inputs, want, activation_override=None, training=False):
+    def run(self, inputs, want, activation_override=None, training=False, feeds=None):
         """Compute the tensors for keys ``want`` from ``inputs`` (list, one per model input).
 
         ``activation_override(step, name)`` may return a function that
         replaces the step's activation (``name`` is e.g. 'relu'); it is applied
         to the layer's pre-activation value.
+
+        ``feeds`` maps keys to tensors that replace what the graph would
+        compute there (e.g. an embedding output watched by a GradientTape);
+        steps upstream of fed keys are skipped, so ``inputs`` may then be [].
         """
         if not isinstance(inputs, (list, tuple)):
             inputs = [inputs]
-        selected, pre_paths = self._plan_for(want)
+        feeds = dict(feeds or {})
+        selected, pre_paths = self._plan_for(want, feeds.keys())
         values = dict(zip(self.input_keys, inputs))
+        values.update(feeds)
         for step in selected:
             if step.alias:
                 values[step.out_keys[0]] = values[step.in_keys[0]]

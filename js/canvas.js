@@ -1,0 +1,374 @@
+// nbinterp image canvas: draws a uint8 image sent from Python as raw bytes.
+//
+// Loaded by anywidget (ES module, no build step). The Python side is
+// nbinterp/widgets/canvas.py (ImageCanvas). The pure helpers are exported so
+// they can be tested with `node --test` without a browser.
+
+const ALLOWED_CHANNELS = new Set([1, 3, 4]);
+
+/** View any binary payload (DataView, typed array, ArrayBuffer) as bytes. */
+export function asBytes(data) {
+  if (data == null) return new Uint8Array(0);
+  if (data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) {
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  }
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  throw new TypeError(`image data must be binary, got ${typeof data}`);
+}
+
+/**
+ * Validate an image shape [H, W] or [H, W, C].
+ * Returns {height, width, channels}, or null for an empty shape (no image).
+ */
+export function parseShape(shape) {
+  if (shape == null || shape.length === 0) return null;
+  if (!Array.isArray(shape) || shape.length < 2 || shape.length > 3) {
+    throw new RangeError(`shape must be [H, W] or [H, W, C], got ${JSON.stringify(shape)}`);
+  }
+  const [height, width] = shape;
+  const channels = shape.length === 3 ? shape[2] : 1;
+  for (const v of [height, width]) {
+    if (!Number.isInteger(v) || v < 0) {
+      throw new RangeError(`shape entries must be non-negative integers, got ${JSON.stringify(shape)}`);
+    }
+  }
+  if (!ALLOWED_CHANNELS.has(channels)) {
+    throw new RangeError(`channels must be 1, 3 or 4, got ${JSON.stringify(channels)}`);
+  }
+  return { height, width, channels };
+}
+
+/**
+ * Convert row-major uint8 bytes of the given shape to RGBA pixels
+ * (a Uint8ClampedArray of length H * W * 4, ready for ImageData).
+ * Grayscale repeats the value in R, G and B; RGB gets alpha 255.
+ */
+export function toRGBA(data, shape) {
+  const bytes = asBytes(data);
+  const parsed = parseShape(shape);
+  if (parsed === null) {
+    if (bytes.length !== 0) throw new RangeError(`got ${bytes.length} bytes but no shape`);
+    return new Uint8ClampedArray(0);
+  }
+  const { height, width, channels } = parsed;
+  const n = height * width;
+  if (bytes.length !== n * channels) {
+    throw new RangeError(
+      `expected ${n * channels} bytes for shape ${JSON.stringify(shape)}, got ${bytes.length}`,
+    );
+  }
+  const out = new Uint8ClampedArray(n * 4);
+  if (channels === 4) {
+    out.set(bytes);
+  } else if (channels === 3) {
+    for (let i = 0, j = 0; i < n; i++, j += 3) {
+      const k = i * 4;
+      out[k] = bytes[j];
+      out[k + 1] = bytes[j + 1];
+      out[k + 2] = bytes[j + 2];
+      out[k + 3] = 255;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const k = i * 4;
+      const v = bytes[i];
+      out[k] = v;
+      out[k + 1] = v;
+      out[k + 2] = v;
+      out[k + 3] = 255;
+    }
+  }
+  return out;
+}
+
+/**
+ * Zoom factor for an image `width` pixels wide.
+ * scale > 0 is used as given. scale <= 0 (auto) picks the largest integer
+ * zoom whose result fits in maxWidth; an image wider than maxWidth is shrunk
+ * to fit exactly (a zoom below 1).
+ */
+export function chooseZoom(width, maxWidth, scale = 0) {
+  if (Number.isFinite(scale) && scale > 0) return scale;
+  if (!(width > 0) || !(maxWidth > 0)) return 1;
+  const fit = maxWidth / width;
+  return fit >= 1 ? Math.floor(fit) : fit;
+}
+
+/** Canvas size in CSS pixels for an image of width x height at `zoom`. */
+export function displaySize(width, height, zoom) {
+  return {
+    width: Math.max(1, Math.round(width * zoom)),
+    height: Math.max(1, Math.round(height * zoom)),
+  };
+}
+
+/**
+ * Map a pointer position to integer image pixel coordinates.
+ * `rect` is the canvas bounding rectangle {left, top, width, height}.
+ * Returns null when the point lies outside the image.
+ */
+export function toImageCoords(clientX, clientY, rect, width, height) {
+  if (!(rect.width > 0) || !(rect.height > 0)) return null;
+  const fx = ((clientX - rect.left) / rect.width) * width;
+  const fy = ((clientY - rect.top) / rect.height) * height;
+  if (fx < 0 || fy < 0 || fx >= width || fy >= height) return null;
+  return { x: Math.floor(fx), y: Math.floor(fy) };
+}
+
+/**
+ * The region containing image point (x, y), or null.
+ * Regions are {id, x, y, w, h, title} in image pixels; a region covers
+ * [x, x + w) by [y, y + h). When several overlap, the last one listed
+ * (drawn on top) wins.
+ */
+export function hitTest(regions, x, y) {
+  if (!Array.isArray(regions)) return null;
+  for (let i = regions.length - 1; i >= 0; i--) {
+    const r = regions[i];
+    if (r == null) continue;
+    const rx = Number(r.x);
+    const ry = Number(r.y);
+    const rw = Number(r.w);
+    const rh = Number(r.h);
+    if (!(rw > 0) || !(rh > 0)) continue;
+    if (x >= rx && x < rx + rw && y >= ry && y < ry + rh) return r;
+  }
+  return null;
+}
+
+/** The region whose id equals `id` (JSON equality), or null. */
+export function findRegion(regions, id) {
+  if (id == null || !Array.isArray(regions)) return null;
+  const key = JSON.stringify(id);
+  for (const r of regions) {
+    if (r != null && JSON.stringify(r.id) === key) return r;
+  }
+  return null;
+}
+
+function el(tag, className) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  return node;
+}
+
+function strokeRegion(ctx, region, zoom, colour, width) {
+  const x = Number(region.x) * zoom;
+  const y = Number(region.y) * zoom;
+  const w = Number(region.w) * zoom;
+  const h = Number(region.h) * zoom;
+  ctx.lineWidth = width + 2;
+  ctx.strokeStyle = "rgba(0, 0, 0, 0.7)";
+  ctx.strokeRect(x + width / 2, y + width / 2, w - width, h - width);
+  ctx.lineWidth = width;
+  ctx.strokeStyle = colour;
+  ctx.strokeRect(x + width / 2, y + width / 2, w - width, h - width);
+}
+
+function render({ model, el: host }) {
+  const root = el("div", "nbinterp-canvas-root");
+  root.style.display = "inline-flex";
+  root.style.flexDirection = "column";
+  root.style.alignItems = "flex-start";
+  root.style.gap = "4px";
+
+  const stage = el("div", "nbinterp-canvas-stage");
+  stage.style.position = "relative";
+  stage.style.display = "inline-block";
+  stage.style.lineHeight = "0";
+
+  const canvas = el("canvas", "nbinterp-canvas");
+  canvas.style.imageRendering = "pixelated";
+  canvas.style.display = "block";
+  canvas.style.cursor = "crosshair";
+
+  const overlay = el("canvas", "nbinterp-canvas-overlay");
+  overlay.style.position = "absolute";
+  overlay.style.left = "0";
+  overlay.style.top = "0";
+  overlay.style.pointerEvents = "none";
+
+  const tooltip = el("div", "nbinterp-canvas-tooltip");
+  Object.assign(tooltip.style, {
+    position: "absolute",
+    display: "none",
+    pointerEvents: "none",
+    whiteSpace: "pre",
+    lineHeight: "1.3",
+    font: "12px sans-serif",
+    padding: "2px 5px",
+    borderRadius: "3px",
+    background: "rgba(20, 20, 20, 0.85)",
+    color: "#fff",
+    zIndex: "10",
+  });
+
+  const label = el("div", "nbinterp-canvas-label");
+  label.style.font = "13px sans-serif";
+
+  stage.append(canvas, overlay, tooltip);
+  root.append(stage, label);
+  host.append(root);
+
+  const offscreen = document.createElement("canvas");
+  const state = { width: 0, height: 0, zoom: 1, hover: null };
+
+  function drawOverlay() {
+    overlay.width = canvas.width;
+    overlay.height = canvas.height;
+    overlay.style.width = canvas.style.width;
+    overlay.style.height = canvas.style.height;
+    const ctx = overlay.getContext("2d");
+    ctx.clearRect(0, 0, overlay.width, overlay.height);
+    if (state.width === 0) return;
+    const regions = model.get("regions") || [];
+    const highlighted = findRegion(regions, model.get("highlight"));
+    if (state.hover && state.hover !== highlighted) {
+      strokeRegion(ctx, state.hover, state.zoom, "rgba(255, 255, 255, 0.9)", 1);
+    }
+    if (highlighted) strokeRegion(ctx, highlighted, state.zoom, "#ffcc00", 2);
+  }
+
+  function drawImage() {
+    let rgba;
+    let parsed;
+    try {
+      parsed = parseShape(model.get("shape"));
+      rgba = toRGBA(model.get("data"), model.get("shape"));
+      delete root.dataset.error;
+    } catch (err) {
+      root.dataset.error = String(err.message || err);
+      console.warn("nbinterp canvas:", err);
+      parsed = null;
+    }
+    if (parsed === null || parsed.width === 0 || parsed.height === 0) {
+      state.width = 0;
+      state.height = 0;
+      canvas.width = 0;
+      canvas.height = 0;
+      canvas.style.width = "0px";
+      canvas.style.height = "0px";
+      drawOverlay();
+      return;
+    }
+    const { width, height } = parsed;
+    const zoom = chooseZoom(width, model.get("max_width"), model.get("scale"));
+    const size = displaySize(width, height, zoom);
+    Object.assign(state, { width, height, zoom: size.width / width });
+
+    offscreen.width = width;
+    offscreen.height = height;
+    offscreen.getContext("2d").putImageData(new ImageData(rgba, width, height), 0, 0);
+
+    canvas.width = size.width;
+    canvas.height = size.height;
+    canvas.style.width = `${size.width}px`;
+    canvas.style.height = `${size.height}px`;
+    canvas.dataset.imageWidth = String(width);
+    canvas.dataset.imageHeight = String(height);
+    canvas.dataset.zoom = String(state.zoom);
+    const ctx = canvas.getContext("2d");
+    ctx.imageSmoothingEnabled = false;
+    ctx.clearRect(0, 0, size.width, size.height);
+    ctx.drawImage(offscreen, 0, 0, size.width, size.height);
+    drawOverlay();
+  }
+
+  function drawLabel() {
+    const text = model.get("label") || "";
+    label.textContent = text; // captions are user data: text only
+    label.style.display = text ? "" : "none";
+  }
+
+  function pointAt(event) {
+    if (state.width === 0) return null;
+    return toImageCoords(
+      event.clientX,
+      event.clientY,
+      canvas.getBoundingClientRect(),
+      state.width,
+      state.height,
+    );
+  }
+
+  function hideTooltip() {
+    tooltip.style.display = "none";
+    tooltip.textContent = "";
+  }
+
+  function onMove(event) {
+    const p = pointAt(event);
+    const region = p ? hitTest(model.get("regions"), p.x + 0.5, p.y + 0.5) : null;
+    if (region !== state.hover) {
+      state.hover = region;
+      drawOverlay();
+    }
+    const title = region && region.title != null ? String(region.title) : "";
+    if (!title) {
+      hideTooltip();
+      return;
+    }
+    tooltip.textContent = title; // titles are user data: text only
+    tooltip.style.display = "block";
+    const rect = stage.getBoundingClientRect();
+    tooltip.style.left = `${event.clientX - rect.left + 12}px`;
+    tooltip.style.top = `${event.clientY - rect.top + 12}px`;
+  }
+
+  function onLeave() {
+    hideTooltip();
+    if (state.hover) {
+      state.hover = null;
+      drawOverlay();
+    }
+  }
+
+  function onClick(event) {
+    const p = pointAt(event);
+    if (!p) return;
+    const region = hitTest(model.get("regions"), p.x + 0.5, p.y + 0.5);
+    const previous = model.get("clicked") || {};
+    const n = (Number.isInteger(previous.n) ? previous.n : 0) + 1;
+    const id = region && region.id !== undefined ? region.id : null;
+    model.set("clicked", { x: p.x, y: p.y, id, n });
+    model.save_changes();
+  }
+
+  const onImage = () => drawImage();
+  const onOverlay = () => {
+    if (state.hover && !(model.get("regions") || []).includes(state.hover)) state.hover = null;
+    drawOverlay();
+  };
+  const onLabel = () => drawLabel();
+
+  model.on("change:data", onImage);
+  model.on("change:shape", onImage);
+  model.on("change:scale", onImage);
+  model.on("change:max_width", onImage);
+  model.on("change:regions", onOverlay);
+  model.on("change:highlight", onOverlay);
+  model.on("change:label", onLabel);
+  canvas.addEventListener("mousemove", onMove);
+  canvas.addEventListener("mouseleave", onLeave);
+  canvas.addEventListener("click", onClick);
+
+  drawImage();
+  drawLabel();
+
+  return () => {
+    model.off("change:data", onImage);
+    model.off("change:shape", onImage);
+    model.off("change:scale", onImage);
+    model.off("change:max_width", onImage);
+    model.off("change:regions", onOverlay);
+    model.off("change:highlight", onOverlay);
+    model.off("change:label", onLabel);
+    canvas.removeEventListener("mousemove", onMove);
+    canvas.removeEventListener("mouseleave", onLeave);
+    canvas.removeEventListener("click", onClick);
+    root.remove();
+  };
+}
+
+export default { render };

@@ -1,0 +1,399 @@
+"""The Inspector: layers, weights, activations and single-kernel responses of a Keras model.
+
+Everything here maps a model plus arrays to numpy arrays. Layer outputs come
+from one compiled, shape-polymorphic function per requested layer, built once
+and reused, and results are kept in a byte-bounded LRU cache keyed by the layer
+and the bytes of the images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .cache import ByteBudgetCache
+from .errors import (
+    InputShapeError,
+    NoKernelError,
+    NotSupportedError,
+    check_index,
+)
+from .graph import GraphPlan, Group, activation_name, plan_for
+from .inputs import _to_numpy, as_batch
+
+_CONV_TYPES = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+_TRANSPOSED = tuple(
+    t for t in (getattr(keras.layers, n, None) for n in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")) if t
+)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What the Inspector knows about one layer (or nested model) of the graph."""
+
+    name: str  # path, "outer/inner" inside nested models
+    kind: str  # class name, e.g. "Conv2D"
+    output_shape: tuple
+    params: int
+    trainable_params: int
+    has_kernel: bool
+    activation: str | None = None
+    parent: str | None = None  # path of the nested model holding it
+    depth: int = 0  # nesting depth (0 = top level)
+    is_group: bool = False  # a nested model rather than a layer
+
+    @property
+    def channels(self):
+        """Size of the last output axis for 3-D+ outputs (feature maps), else None."""
+        if len(self.output_shape) >= 3 and self.output_shape[-1] is not None:
+            return int(self.output_shape[-1])
+        return None
+
+    @property
+    def non_trainable_params(self):
+        return self.params - self.trainable_params
+
+
+def _count(weights):
+    return int(sum(int(np.prod(w.shape)) for w in weights))
+
+
+def _kernel_variable(layer):
+    """The kernel weights of a layer in Keras layout, or None.
+
+    Depthwise layers keep theirs in ``kernel`` (kh, kw, in, multiplier);
+    separable layers answer with their depthwise kernel."""
+    if isinstance(layer, keras.layers.Embedding):
+        return None
+    try:
+        if getattr(layer, "depthwise_kernel", None) is not None:
+            return layer.depthwise_kernel
+        return getattr(layer, "kernel", None)
+    except Exception:  # quantized layers may raise before build
+        return None
+
+
+def _shape_of(tensor):
+    return tuple(None if d is None else int(d) for d in tensor.shape)
+
+
+def _image_digest(array):
+    """A content key for an image batch (shape, dtype and bytes)."""
+    array = np.ascontiguousarray(array)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(str((array.shape, array.dtype.str)).encode())
+    h.update(memoryview(array.reshape(-1)).cast("B") if array.size else b"")
+    return h.digest()
+
+
+class Inspector:
+    """Introspect a Keras 3 Sequential or Functional model, nested models included.
+
+    >>> ins = Inspector(model, preprocess=keras.applications.vgg16.preprocess_input)
+    >>> ins.activations("vgg16/block1_conv1", image).shape
+    (1, 224, 224, 64)
+
+    ``preprocess`` is applied once to every batch of images before it enters
+    the model. ``cache_bytes`` bounds the activation cache (LRU).
+    """
+
+    def __init__(self, model, preprocess=None, cache_bytes=512 * 2**20):
+        if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+            model = keras.saving.load_model(model, safe_mode=True)
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"Inspector needs a keras.Model (or a path to a .keras file), got {type(model).__name__}")
+        self.model = model
+        self.preprocess = preprocess
+        self.plan: GraphPlan = plan_for(model)
+        if len(self.plan.inputs) != 1:
+            raise NotSupportedError(
+                f"model {model.name!r} has {len(self.plan.inputs)} inputs; nbinterp supports "
+                "single-input models only (multi-input support is not implemented yet)"
+            )
+        model_input = self.plan.inputs[0]
+        self.input_shape = _shape_of(model_input)[1:]
+        self.input_dtype = np.dtype(keras.backend.standardize_dtype(model_input.dtype))
+        self.cache = ByteBudgetCache(cache_bytes)
+        self._functions = {}
+        self._functions_lock = threading.Lock()
+        self.trace_count = 0
+        self._layers = None
+
+    # ------------------------------------------------------------------ layers
+    @property
+    def layers(self) -> list[LayerInfo]:
+        """Every layer and nested model in execution order."""
+        if self._layers is None:
+            self._layers = [self._describe(entry) for entry in self.plan.entries]
+        return list(self._layers)
+
+    def layer(self, name) -> LayerInfo:
+        """The LayerInfo of a path (a bare name works when it is unique)."""
+        entry = self.plan.resolve(name)
+        for info in self.layers:
+            if info.name == entry.path:
+                return info
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @property
+    def layer_names(self):
+        return [info.name for info in self.layers]
+
+    def _describe(self, entry):
+        depth = entry.path.count("/")
+        if isinstance(entry, Group):
+            model = entry.model
+            shape = _shape_of(model.outputs[0]) if len(model.outputs) == 1 else ()
+            return LayerInfo(
+                name=entry.path,
+                kind=type(model).__name__,
+                output_shape=shape,
+                params=_count(model.weights),
+                trainable_params=_count(model.trainable_weights),
+                has_kernel=False,
+                parent=entry.parent,
+                depth=depth,
+                is_group=True,
+            )
+        op = entry.op
+        first_call = "@" not in entry.path.rsplit("/", 1)[-1]
+        weights = getattr(op, "weights", []) if first_call else []
+        trainable = getattr(op, "trainable_weights", []) if first_call else []
+        if entry.node is not None and len(entry.node.outputs) >= 1:
+            shape = _shape_of(entry.node.outputs[0])
+        else:
+            try:
+                shape = tuple(op.output.shape)
+            except Exception:
+                shape = ()
+        return LayerInfo(
+            name=entry.path,
+            kind=type(op).__name__,
+            output_shape=shape,
+            params=_count(weights),
+            trainable_params=_count(trainable),
+            has_kernel=_kernel_variable(op) is not None,
+            activation=activation_name(op),
+            parent=entry.parent,
+            depth=depth,
+        )
+
+    def summary(self):
+        """The architecture table: ``str()`` gives text, notebooks render it as HTML."""
+        from .summary import Summary
+
+        return Summary(self.layers, self.model)
+
+    def _layer_object(self, name):
+        entry = self.plan.resolve(name)
+        if isinstance(entry, Group):
+            raise NoKernelError(f"{entry.path!r} is a nested model, not a layer; pick one of its layers, e.g. {entry.path + '/...'}")
+        return entry, entry.op
+
+    # ------------------------------------------------------------------ weights
+    def kernels(self, layer) -> np.ndarray:
+        """The layer's kernel in Keras layout: Conv2D (kh, kw, in, out), Conv1D (k, in, out),
+        Dense (in, out), DepthwiseConv2D (kh, kw, in, multiplier)."""
+        entry, op = self._layer_object(layer)
+        kernel = _kernel_variable(op)
+        if kernel is None:
+            raise NoKernelError(f"layer {entry.path!r} ({type(op).__name__}) has no kernel")
+        return np.array(keras.ops.convert_to_numpy(kernel))
+
+    def bias(self, layer):
+        """The layer's bias vector, or None when it has none (``use_bias=False``)."""
+        entry, op = self._layer_object(layer)
+        if _kernel_variable(op) is None:
+            raise NoKernelError(f"layer {entry.path!r} ({type(op).__name__}) has no kernel and no bias")
+        bias = getattr(op, "bias", None)
+        return None if bias is None else np.array(keras.ops.convert_to_numpy(bias))
+
+    # ------------------------------------------------------------------ compute
+    def _function(self, want):
+        fn = self._functions.get(want)
+        if fn is not None:
+            return fn
+        with self._functions_lock:
+            fn = self._functions.get(want)
+            if fn is None:
+                plan = self.plan
+                keys = list(want)
+
+                def forward(x):
+                    self.trace_count += 1
+                    return plan.run([x], keys)
+
+                spec = tf.TensorSpec((None,) + self.input_shape, tf.as_dtype(self.input_dtype))
+                fn = tf.function(forward, input_signature=[spec])
+                self._functions[want] = fn
+        return fn
+
+    def batch(self, images) -> np.ndarray:
+        """``images`` as the validated, preprocessed float batch the model sees."""
+        return as_batch(images, self.input_shape, self.input_dtype, self.preprocess)
+
+    def _cached(self, what, path, images, compute):
+        raw = _to_numpy(images)
+        key = (what, path, _image_digest(raw))
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        value = compute(self.batch(raw))
+        value.setflags(write=False)  # cached arrays are shared: keep them intact
+        self.cache.put(key, value)
+        return value
+
+    def _outputs(self, keys, batch):
+        outs = self._function(tuple(keys))(tf.convert_to_tensor(batch))
+        return [np.asarray(o) for o in outs]
+
+    def activations(self, layer, images) -> np.ndarray:
+        """Output of ``layer`` for ``images`` (one image or a batch): ``(N, *output_shape[1:])``."""
+        entry = self.plan.resolve(layer)
+        key = self.plan.output_key(entry.path)
+        return self._cached("out", entry.path, images, lambda b: self._outputs([key], b)[0])
+
+    def pre_activations(self, layer, images) -> np.ndarray:
+        """Output of ``layer`` before its activation function (e.g. before ReLU)."""
+        entry, op = self._layer_object(layer)
+        if activation_name(op) is None or not callable(getattr(op, "activation", None)):
+            return self.activations(entry.path, images)
+        key = GraphPlan.pre_activation_key(entry)
+        return self._cached("pre", entry.path, images, lambda b: self._outputs([key], b)[0])
+
+    def layer_input(self, layer, images) -> np.ndarray:
+        """What ``layer`` receives as input for ``images``."""
+        entry = self.plan.resolve(layer)
+        key = self.plan.input_key(entry.path)
+        return self._cached("in", entry.path, images, lambda b: self._outputs([key], b)[0])
+
+    def predict(self, images) -> np.ndarray:
+        """The model's output for ``images``."""
+        key = self.plan.output_keys[0]
+        return self._cached("out", "<output>", images, lambda b: self._outputs([key], b)[0])
+
+    def logits(self, images) -> np.ndarray:
+        """The model's output before a final softmax/sigmoid (the output itself otherwise)."""
+        key = self.plan.logit_key()
+        return self._cached("logits", "<output>", images, lambda b: self._outputs([key], b)[0])
+
+    # ------------------------------------------------------------------ kernel responses
+    def kernel_response(self, layer, kernel, image, input_channel=None) -> np.ndarray:
+        """The layer's own input for ``image`` convolved with kernel number ``kernel`` alone.
+
+        Uses the layer's strides, padding, dilation and groups, adds the bias,
+        and stops before the activation: a 2-D map (1-D for Conv1D). With
+        ``input_channel=c`` it is the contribution of that one input channel
+        (no bias). For a first conv layer this equals the pre-activation output
+        channel ``kernel``; the sum over input channels plus the bias equals it
+        for any conv layer.
+        """
+        entry, op = self._layer_object(layer)
+        if isinstance(op, _TRANSPOSED) or not (
+            isinstance(op, _CONV_TYPES) or isinstance(op, keras.layers.DepthwiseConv2D)
+        ):
+            if _kernel_variable(op) is None:
+                raise NoKernelError(f"layer {entry.path!r} ({type(op).__name__}) has no kernel")
+            raise NotSupportedError(
+                f"kernel responses are defined for Conv1D/Conv2D/DepthwiseConv2D layers; {entry.path!r} is {type(op).__name__}"
+            )
+        if getattr(op, "data_format", "channels_last") != "channels_last":
+            raise NotSupportedError("kernel responses support channels_last layers only")
+        if isinstance(op, keras.layers.Conv3D):
+            raise NotSupportedError("kernel responses for Conv3D are not supported yet")
+        raw = _to_numpy(image)
+        ndim = len(self.input_shape)
+        if raw.ndim == ndim + 1 and raw.shape[0] != 1:
+            raise InputShapeError(f"kernel_response takes one image, got a batch of {raw.shape[0]}")
+        layer_in = self.layer_input(entry.path, raw)
+        kernel_shape = tuple(int(d) for d in _kernel_variable(op).shape)
+        depthwise = isinstance(op, keras.layers.DepthwiseConv2D)
+        n_out = kernel_shape[-2] * kernel_shape[-1] if depthwise else kernel_shape[-1]
+        k = check_index(kernel, n_out, "kernel")
+        n_in = int(layer_in.shape[-1])
+        c = -1
+        if input_channel is not None:
+            if depthwise:
+                owner = k // kernel_shape[-1]
+                c = check_index(input_channel, n_in, "input channel")
+                if c != owner:
+                    raise NotSupportedError(
+                        f"in a depthwise layer kernel {k} reads only input channel {owner}"
+                    )
+            else:
+                c = check_index(input_channel, n_in, "input channel")
+                groups = getattr(op, "groups", 1) or 1
+                per_group_in = n_in // groups
+                group = k // (n_out // groups)
+                if not group * per_group_in <= c < (group + 1) * per_group_in:
+                    raise NotSupportedError(
+                        f"kernel {k} belongs to group {group}, which reads input channels "
+                        f"{group * per_group_in}..{(group + 1) * per_group_in - 1}"
+                    )
+        fn = self._response_function(entry)
+        out = fn(tf.convert_to_tensor(layer_in), tf.constant(k, tf.int32), tf.constant(c, tf.int32))
+        return np.asarray(out)[0]
+
+    def _response_function(self, entry):
+        want = ("response", entry.path)
+        fn = self._functions.get(want)
+        if fn is not None:
+            return fn
+        op = entry.op
+        rank = len(op.kernel_size) if hasattr(op, "kernel_size") else 2
+        depthwise = isinstance(op, keras.layers.DepthwiseConv2D)
+        strides = tuple(op.strides)
+        dilation = tuple(op.dilation_rate)
+        padding = op.padding
+        groups = getattr(op, "groups", 1) or 1
+        kernel_var = _kernel_variable(op)
+        bias_var = getattr(op, "bias", None)
+        kernel_size = tuple(int(d) for d in kernel_var.shape[:rank])
+
+        def response(x, k, c):
+            self.trace_count += 1
+            kernel = tf.convert_to_tensor(kernel_var)
+            if depthwise:
+                mult = tf.shape(kernel)[-1]
+                channel = k // mult
+                w = kernel[..., channel, k % mult][..., None, None]  # (kh, kw, 1, 1)
+                x_part = tf.gather(x, [channel], axis=-1)
+            else:
+                n_out = tf.shape(kernel)[-1]
+                per_group_in = tf.shape(x)[-1] // groups
+                group = k // (n_out // groups)
+                w = tf.gather(kernel, [k], axis=-1)  # (..., in/groups, 1)
+                x_part = x[..., group * per_group_in : (group + 1) * per_group_in] if groups > 1 else x
+                if_single = tf.one_hot(c - group * per_group_in, tf.shape(w)[-2], dtype=w.dtype)
+                mask = tf.where(c >= 0, if_single, tf.ones_like(if_single))
+                w = w * tf.reshape(mask, [1] * rank + [-1, 1])
+            pad = padding
+            if padding == "causal":
+                left = dilation[0] * (kernel_size[0] - 1)
+                x_part = tf.pad(x_part, [[0, 0], [left, 0], [0, 0]])
+                pad = "valid"
+            out = tf.nn.convolution(
+                tf.cast(x_part, w.dtype),
+                w,
+                strides=strides,
+                padding=pad.upper(),
+                dilations=dilation,
+            )[..., 0]
+            if bias_var is not None:
+                b = tf.gather(tf.convert_to_tensor(bias_var), k)
+                out = out + tf.where(c >= 0, tf.zeros_like(b), b)
+            return out
+
+        spec_x = tf.TensorSpec([None] * (rank + 2), tf.float32)
+        fn = tf.function(
+            response,
+            input_signature=[spec_x, tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)],
+        )
+        with self._functions_lock:
+            self._functions[want] = fn
+        return fn

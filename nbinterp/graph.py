@@ -160,7 +160,9 @@ class GraphPlan:
                 f"model {model.name!r} is not built: call model.build(input_shape) "
                 "or create it with a keras.Input so its input shape is known"
             )
-        self.model = model
+        # weak: the plan is cached in a WeakKeyDictionary keyed by this model,
+        # and a strong reference from the value would keep the model alive forever
+        self._model_ref = weakref.ref(model)
         self.signature = _model_signature(model)
         self.steps: list[Step] = []
         self.groups: dict[str, Group] = {}
@@ -185,6 +187,11 @@ class GraphPlan:
             for key in step.out_keys:
                 self._producer[key] = step
         self._pruned_cache: dict = {}
+
+    @property
+    def model(self):
+        """The model this plan describes (None once it has been garbage-collected)."""
+        return self._model_ref()
 
     # ------------------------------------------------------------------ build
     def _new_key(self):

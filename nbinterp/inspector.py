@@ -355,45 +355,55 @@ class Inspector:
         bias_var = getattr(op, "bias", None)
         kernel_size = tuple(int(d) for d in kernel_var.shape[:rank])
 
-        def response(x, k, c):
-            self.trace_count += 1
-            kernel = tf.convert_to_tensor(kernel_var)
-            if depthwise:
-                mult = tf.shape(kernel)[-1]
-                channel = k // mult
-                w = kernel[..., channel, k % mult][..., None, None]  # (kh, kw, 1, 1)
-                x_part = tf.gather(x, [channel], axis=-1)
-            else:
-                n_out = tf.shape(kernel)[-1]
-                per_group_in = tf.shape(x)[-1] // groups
-                group = k // (n_out // groups)
-                w = tf.gather(kernel, [k], axis=-1)  # (..., in/groups, 1)
-                x_part = x[..., group * per_group_in : (group + 1) * per_group_in] if groups > 1 else x
-                if_single = tf.one_hot(c - group * per_group_in, tf.shape(w)[-2], dtype=w.dtype)
-                mask = tf.where(c >= 0, if_single, tf.ones_like(if_single))
-                w = w * tf.reshape(mask, [1] * rank + [-1, 1])
+        def convolve(x_part, w):
             pad = padding
             if padding == "causal":
                 left = dilation[0] * (kernel_size[0] - 1)
                 x_part = tf.pad(x_part, [[0, 0], [left, 0], [0, 0]])
                 pad = "valid"
-            out = tf.nn.convolution(
-                tf.cast(x_part, w.dtype),
-                w,
-                strides=strides,
-                padding=pad.upper(),
-                dilations=dilation,
+            return tf.nn.convolution(
+                tf.cast(x_part, w.dtype), w, strides=strides, padding=pad.upper(), dilations=dilation
             )[..., 0]
+
+        def kernel_and_input(x, k):
+            kernel = tf.convert_to_tensor(kernel_var)
+            if depthwise:
+                mult = tf.shape(kernel)[-1]
+                channel = k // mult
+                return kernel[..., channel, k % mult][..., None, None], tf.gather(x, [channel], axis=-1), channel
+            w = tf.gather(kernel, [k], axis=-1)  # (..., in/groups, 1)
+            if groups == 1:
+                return w, x, 0
+            per_group_in = tf.shape(x)[-1] // groups
+            group = k // (tf.shape(kernel)[-1] // groups)
+            return w, x[..., group * per_group_in : (group + 1) * per_group_in], group * per_group_in
+
+        def full(x, k):
+            """All input channels, plus the bias."""
+            self.trace_count += 1
+            w, x_part, _ = kernel_and_input(x, k)
+            out = convolve(x_part, w)
             if bias_var is not None:
-                b = tf.gather(tf.convert_to_tensor(bias_var), k)
-                out = out + tf.where(c >= 0, tf.zeros_like(b), b)
+                out = out + tf.gather(tf.convert_to_tensor(bias_var), k)
             return out
 
+        def one_channel(x, k, c):
+            """The contribution of input channel c alone (no bias)."""
+            self.trace_count += 1
+            w, x_part, first = kernel_and_input(x, k)
+            if depthwise:
+                return convolve(x_part, w)
+            local = c - first
+            return convolve(tf.gather(x_part, [local], axis=-1), tf.gather(w, [local], axis=-2))
+
         spec_x = tf.TensorSpec([None] * (rank + 2), tf.float32)
-        fn = tf.function(
-            response,
-            input_signature=[spec_x, tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)],
-        )
+        scalar = tf.TensorSpec([], tf.int32)
+        full_fn = tf.function(full, input_signature=[spec_x, scalar])
+        one_fn = tf.function(one_channel, input_signature=[spec_x, scalar, scalar])
+
+        def fn(x, k, c):
+            return full_fn(x, k) if int(c) < 0 else one_fn(x, k, c)
+
         with self._functions_lock:
             self._functions[want] = fn
         return fn

@@ -225,9 +225,10 @@ def test_no_retrace_across_images_and_batch_sizes(cnn):
     rng = np.random.default_rng(6)
     ins.activations("conv2", rng.uniform(size=(1, 12, 12, 3)))
     ins.kernel_response("conv2", 0, rng.uniform(size=(12, 12, 3)))
+    ins.kernel_response("conv2", 1, rng.uniform(size=(12, 12, 3)), input_channel=2)
     after_first = ins.trace_count
-    # three compiled functions: conv2's output, conv2's input, the single-kernel response
-    assert after_first == 3
+    # four compiled functions: conv2's output, conv2's input, the kernel response, one input channel's part
+    assert after_first == 4
     for i in range(10):
         ins.activations("conv2", rng.uniform(size=(12, 12, 3)))
         ins.kernel_response("conv2", i % 5, rng.uniform(size=(12, 12, 3)), input_channel=(i % 4) if i % 2 else None)

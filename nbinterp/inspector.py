@@ -376,7 +376,9 @@ class Inspector:
                 return w, x, 0
             per_group_in = tf.shape(x)[-1] // groups
             group = k // (tf.shape(kernel)[-1] // groups)
-            return w, x[..., group * per_group_in : (group + 1) * per_group_in], group * per_group_in
+            x_part = x[..., group * per_group_in : (group + 1) * per_group_in]
+            x_part = tf.ensure_shape(x_part, [None] * (rank + 1) + [int(kernel_var.shape[-2])])
+            return w, x_part, group * per_group_in
 
         def full(x, k):
             """All input channels, plus the bias."""

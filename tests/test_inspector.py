@@ -329,3 +329,22 @@ def test_summary_text_and_html_escape_user_names(tmp_path):
     model.save(path)
     ins = Inspector(str(path))
     assert ins.summary().total_params == model.count_params()
+
+
+def test_grouped_conv_kernel_response():
+    keras.utils.set_random_seed(7)
+    model = keras.Sequential([keras.Input((9, 9, 4)), keras.layers.Conv2D(6, 3, groups=2, padding="same", name="g")])
+    ins = Inspector(model)
+    x = np.random.default_rng(8).normal(size=(9, 9, 4)).astype("float32")
+    w, b = model.get_layer("g").get_weights()  # (3, 3, 2, 6)
+    for k in (1, 4):
+        group = k // 3
+        xs = x[..., 2 * group : 2 * group + 2]
+        expected = naive_conv(xs, w[..., k : k + 1], padding="same")[..., 0] + b[k]
+        np.testing.assert_allclose(ins.kernel_response("g", k, x), expected, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(ins.pre_activations("g", x)[0, ..., k], expected, rtol=1e-4, atol=1e-5)
+        c = 2 * group + 1
+        part = naive_conv(x[..., c : c + 1], w[:, :, 1:2, k : k + 1], padding="same")[..., 0]
+        np.testing.assert_allclose(ins.kernel_response("g", k, x, input_channel=c), part, rtol=1e-4, atol=1e-5)
+    with pytest.raises(NotSupportedError, match="group"):
+        ins.kernel_response("g", 0, x, input_channel=3)

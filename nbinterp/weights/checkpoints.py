@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import keras
@@ -92,12 +93,21 @@ def history_from_checkpoints(history_class, paths, model=None, labels=None, step
         else:
             if clone is None:
                 clone = _clone_template(model)
-            try:
-                clone.load_weights(path)
-            except ValueError as exc:
-                raise ArchitectureMismatchError(
-                    f"weights file {str(path)!r} does not fit template model {model.name!r}: {exc}"
-                ) from exc
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    clone.load_weights(path)
+                except ValueError as exc:
+                    raise ArchitectureMismatchError(
+                        f"weights file {str(path)!r} does not fit template model {model.name!r}: {exc}"
+                    ) from exc
+            for warning in caught:
+                if "freshly-initialized" in str(warning.message) or "freshly initialized" in str(warning.message):
+                    # Keras loaded only part of the file and says so in a warning: refuse the half-loaded weights
+                    raise ArchitectureMismatchError(
+                        f"weights file {str(path)!r} does not fit template model {model.name!r}: {warning.message}"
+                    )
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
             loaded = clone
         pairs = list_weight_variables(loaded)
         if history is None:

@@ -71,6 +71,14 @@ def _flat_float(values, index):
     return array.reshape(-1)
 
 
+def _finite(values):
+    """``values`` without NaN/Inf (no copy when there are none)."""
+    if values.dtype.kind != "f":
+        return values
+    mask = np.isfinite(values)
+    return values if mask.all() else values[mask]
+
+
 def _as_list(snapshot_values):
     if isinstance(snapshot_values, np.ndarray) and snapshot_values.dtype != object:
         snapshot_values = [snapshot_values] if snapshot_values.ndim <= 1 else list(snapshot_values)
@@ -89,7 +97,7 @@ def histogram(snapshot_values: Sequence[np.ndarray], bins=40, range=None) -> His
     Counts equal ``numpy.histogram(values, bins=result.edges)`` per snapshot.
     """
     values = _as_list(snapshot_values)
-    finite = [v[np.isfinite(v)] if v.dtype.kind == "f" else v for v in values]
+    finite = [_finite(v) for v in values]
     nonfinite = np.array([v.size - f.size for v, f in zip(values, finite)], dtype=np.int64)
 
     if np.ndim(bins) == 0:
@@ -146,7 +154,7 @@ def summary_stats(snapshot_values: Sequence[np.ndarray], eps: float = DEFAULT_NE
     values = _as_list(snapshot_values)
     means, stds, fractions, thresholds = [], [], [], []
     for v in values:
-        f = v[np.isfinite(v)] if v.dtype.kind == "f" else v
+        f = _finite(v)
         if f.size == 0:
             means.append(np.nan)
             stds.append(np.nan)

@@ -53,6 +53,10 @@ class MethodNotApplicableError(NbinterpError, ValueError):
     e.g. CAM on a model without global average pooling before the output."""
 
 
+class UnknownMethodError(NbinterpError, ValueError):
+    """An attribution method name that nbinterp does not know."""
+
+
 class ArchitectureMismatchError(NbinterpError, ValueError):
     """Two models (or a model and a checkpoint) whose architectures differ."""
 

@@ -202,15 +202,22 @@ def _weights_of(thing, role):
     raise InvalidInputError(f"{role} must be a keras.Model or a WeightSnapshot, got {type(thing).__name__}")
 
 
-def compare_weights(before, after, bins=40) -> WeightComparison:
+def compare_weights(before, after, bins=40, labels=None) -> WeightComparison:
     """Compare the weights of two models (or snapshots) of one architecture.
 
-    Raises :class:`~nbinterp.errors.ArchitectureMismatchError` naming the
-    first layer and shape that differ. Layer paths are taken from ``before``.
+    ``labels`` names the two sides in tables and legends (default: the
+    models' names or the snapshots' labels). Raises
+    :class:`~nbinterp.errors.ArchitectureMismatchError` naming the first
+    layer and shape that differ. Layer paths are taken from ``before``.
     """
     variables, before_arrays, before_label = _weights_of(before, "before")
     other, after_arrays, after_label = _weights_of(after, "after")
     check_same_architecture(variables, other, f"before ({before_label!r})", f"after ({after_label!r})")
-    if before_label == after_label:
+    if labels is not None:
+        labels = [str(label) for label in labels]
+        if len(labels) != 2:
+            raise InvalidInputError(f"labels must be two names (before, after), got {len(labels)}")
+        before_label, after_label = labels
+    elif before_label == after_label:
         before_label, after_label = f"{before_label} (before)", f"{after_label} (after)"
     return WeightComparison(variables, before_arrays, after_arrays, before_label, after_label, bins=bins)

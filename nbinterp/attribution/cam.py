@@ -1,0 +1,251 @@
+"""Class activation maps: CAM, Grad-CAM and Grad-CAM++.
+
+All three weight the channels of a convolutional feature map ``A`` (shape
+``(h, w, K)``, or ``(t, K)`` for sequence models) and upsample the weighted
+sum to the input size with bilinear (linear, for sequences) interpolation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+
+from ..errors import MethodNotApplicableError
+from .base import Attribution, chunked, class_scores, entry_shape, scatter_rows
+
+_PASS_THROUGH = tuple(
+    cls
+    for cls in (
+        getattr(keras.layers, name, None)
+        for name in ("Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise", "Activation", "Identity", "Flatten")
+    )
+    if cls is not None
+)
+_FINAL_ACTIVATIONS = tuple(
+    cls for cls in (getattr(keras.layers, n, None) for n in ("Activation", "Softmax")) if cls is not None
+)
+_GAP = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalAveragePooling1D)
+
+
+def upsample(info, cam, x):
+    """Feature-resolution maps (B, h, w) or (B, t) -> input resolution, (bi)linear."""
+    size = tf.shape(x)
+    if info.kind == "image":
+        return tf.image.resize(cam[..., None], size[1:3], method="bilinear")[..., 0]
+    resized = tf.image.resize(cam[:, :, None, None], tf.stack([size[1], 1]), method="bilinear")
+    return resized[:, :, 0, 0]
+
+
+def _feature_rank(info):
+    return 4 if info.kind == "image" else 3
+
+
+def _spatial_size(shape):
+    return math.prod(2 if d is None else int(d) for d in shape[1:-1])
+
+
+def _describe(step):
+    return f"{step.path!r} ({type(step.op).__name__})" if step is not None else "the model input"
+
+
+def cam_head(plan):
+    """(feature key, Dense step) of a conv -> global average pooling -> Dense head.
+
+    Dropout, noise, Activation, Identity and Flatten layers may sit between
+    the pooling and the Dense layer; a separate softmax may follow it.
+    """
+    step = plan.producer(plan.output_keys[0])
+    if step is not None and isinstance(step.op, _FINAL_ACTIVATIONS):
+        step = plan.producer(step.in_keys[0])
+    if step is None or not isinstance(step.op, keras.layers.Dense):
+        raise MethodNotApplicableError(
+            "CAM needs global average pooling before the output layer, and a Dense output layer; "
+            f"this model's output comes from {_describe(step)}. Grad-CAM works on any convolutional model."
+        )
+    dense = step
+    current = plan.producer(dense.in_keys[0])
+    while current is not None and isinstance(current.op, _PASS_THROUGH) and len(current.in_keys) == 1:
+        current = plan.producer(current.in_keys[0])
+    if current is None or not isinstance(current.op, _GAP) or getattr(current.op, "data_format", "channels_last") != "channels_last":
+        raise MethodNotApplicableError(
+            "CAM needs global average pooling before the output layer "
+            f"(conv -> GlobalAveragePooling -> Dense); the output layer {dense.path!r} is fed by "
+            f"{_describe(current)}. Grad-CAM works on any convolutional model."
+        )
+    return current.in_keys[0], dense
+
+
+def default_layer(plan, info):
+    """The last layer whose output is a feature map with more than one position."""
+    rank = _feature_rank(info)
+    for step in reversed(plan.steps):
+        if step.alias:
+            continue
+        shape = entry_shape(plan, step)
+        if shape is not None and len(shape) == rank and _spatial_size(shape) > 1:
+            return step
+    raise MethodNotApplicableError(
+        f"no layer of this model has a {rank}-D output with more than one position; "
+        "Grad-CAM needs a convolutional feature map"
+    )
+
+
+class CAM(Attribution):
+    """Class activation mapping (CAM).
+
+    Zhou, Khosla, Lapedriza, Oliva & Torralba, "Learning Deep Features for
+    Discriminative Localization", CVPR 2016.
+
+    Only for models whose head is conv -> GlobalAveragePooling -> Dense
+    (Dropout/Activation may sit in between). Map:
+    ``sum_k w[k, c] * A_k`` at the feature map ``A`` entering the pooling,
+    with ``w`` the Dense kernel and ``c`` the target class, upsampled
+    bilinearly to the input size. Not rectified: negative evidence stays
+    negative. Its spatial mean plus the Dense bias is the target logit.
+    """
+
+    name = "cam"
+    label = "CAM"
+    options = {}
+
+    def _setup(self):
+        if self.info.kind == "vector":
+            raise MethodNotApplicableError("CAM needs a model with spatial or sequence inputs")
+        self._feature_key, self._dense = cam_head(self.plan)
+
+    def _build(self):
+        info = self.info
+        feature_key, dense = self._feature_key, self._dense.op
+        want = [feature_key, info.logit_key]
+
+        def run(x, targets, batch_size):
+            n = tf.shape(x)[0]
+            kernel = tf.cast(keras.ops.convert_to_tensor(dense.kernel), tf.float32)  # (K, classes)
+
+            def body(indices, state):
+                maps, used = state
+                xc = tf.gather(x, indices)
+                features, logits = info.run(xc, info.embed(xc), want)
+                logits = tf.cast(logits, tf.float32)
+                tc = tf.gather(targets, indices)
+                tc = tf.where(tc < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), tc)
+                weights = tf.gather(tf.transpose(kernel), tc)  # (B, K)
+                features = tf.cast(features, tf.float32)
+                weights = tf.reshape(weights, tf.concat([[-1], tf.ones([len(features.shape) - 2], tf.int32), [tf.shape(weights)[-1]]], 0))
+                cam = tf.reduce_sum(features * weights, axis=-1)
+                return scatter_rows(maps, indices, upsample(info, cam, xc)), scatter_rows(used, indices, tc)
+
+            initial = (tf.zeros(info.map_shape_tensor(x), tf.float32), tf.zeros([n], tf.int32))
+            return chunked(n, batch_size, body, initial)
+
+        return run
+
+
+class GradCAM(Attribution):
+    """Grad-CAM.
+
+    Selvaraju, Cogswell, Das, Vedantam, Parikh & Batra, "Grad-CAM: Visual
+    Explanations from Deep Networks via Gradient-based Localization",
+    ICCV 2017.
+
+    Map: ``ReLU(sum_k a_k A_k)`` with ``a_k`` the spatial mean of
+    ``dS/dA_k`` (``S`` the target logit), upsampled bilinearly to the input
+    size. ``layer``: the feature map ``A``; by default the last layer whose
+    output is 4-D (3-D for sequence models) with more than one spatial
+    position, searched inside nested models too (paths ``"outer/inner"``).
+    Only the backward pass from the score down to ``A`` is computed.
+    """
+
+    name = "gradcam"
+    label = "Grad-CAM"
+    options = {}
+    uses_layer = True
+
+    def _setup(self):
+        info = self.info
+        if info.kind == "vector":
+            raise MethodNotApplicableError(f"{self.label} needs a model with spatial or sequence inputs")
+        rank = _feature_rank(info)
+        if self.layer is None:
+            entry = default_layer(self.plan, info)
+        else:
+            entry = self.plan.resolve(self.layer)
+            shape = entry_shape(self.plan, entry)
+            if shape is None or len(shape) != rank:
+                raise MethodNotApplicableError(
+                    f"{self.label} needs a layer with a {rank}-D output (a feature map "
+                    f"{'(batch, height, width, channels)' if rank == 4 else '(batch, steps, channels)'}); "
+                    f"layer {entry.path!r} outputs shape {shape}"
+                )
+        self.layer_path = entry.path
+        self._feature_key = self.plan.output_key(entry.path)
+
+    def _static_key(self):
+        return (self.layer_path,)
+
+    @staticmethod
+    def _weights(features, grads, spatial_axes):
+        return tf.reduce_mean(grads, axis=spatial_axes)
+
+    def _build(self):
+        info = self.info
+        want = [self._feature_key, info.logit_key]
+        weigh = self._weights
+
+        def run(x, targets, batch_size):
+            n = tf.shape(x)[0]
+
+            def body(indices, state):
+                maps, used = state
+                xc = tf.gather(x, indices)
+                zc = info.embed(xc)
+                tc = tf.gather(targets, indices)
+                with tf.GradientTape(watch_accessed_variables=False) as tape:
+                    tape.watch(zc)
+                    features, logits = info.run(xc, zc, want)
+                    logits = tf.cast(logits, tf.float32)
+                    tc = tf.where(tc < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), tc)
+                    score = tf.reduce_sum(class_scores(logits, tc))
+                grads = tf.cast(tape.gradient(score, features), tf.float32)
+                features = tf.cast(features, tf.float32)
+                spatial = list(range(1, len(features.shape) - 1))
+                weights = weigh(features, grads, spatial)  # (B, K)
+                for _ in spatial:
+                    weights = weights[:, None]
+                cam = tf.nn.relu(tf.reduce_sum(features * weights, axis=-1))
+                return scatter_rows(maps, indices, upsample(info, cam, xc)), scatter_rows(used, indices, tc)
+
+            initial = (tf.zeros(info.map_shape_tensor(x), tf.float32), tf.zeros([n], tf.int32))
+            return chunked(n, batch_size, body, initial)
+
+        return run
+
+
+class GradCAMPlusPlus(GradCAM):
+    """Grad-CAM++.
+
+    Chattopadhay, Sarkar, Howlader & Balasubramanian, "Grad-CAM++: Improved
+    Visual Explanations for Deep Convolutional Networks", WACV 2018.
+
+    Channel weights ``w_k = sum_ij alpha_ij^k ReLU(dS/dA_ij^k)`` with
+    ``alpha = g^2 / (2 g^2 + sum_ab A_ab^k g^3)`` (``g = dS/dA``; 0 where
+    the denominator is 0), the closed form of the paper for an exponential
+    of the score; the exponential's positive per-image factor is left out,
+    as it only rescales each map. Map: ``ReLU(sum_k w_k A_k)``, upsampled
+    bilinearly. ``layer`` as for Grad-CAM.
+    """
+
+    name = "gradcam_plus_plus"
+    label = "Grad-CAM++"
+
+    @staticmethod
+    def _weights(features, grads, spatial_axes):
+        g2 = tf.square(grads)
+        g3 = g2 * grads
+        totals = tf.reduce_sum(features, axis=spatial_axes, keepdims=True)
+        denominator = 2.0 * g2 + totals * g3
+        safe = tf.where(denominator != 0.0, denominator, tf.ones_like(denominator))
+        alpha = tf.where(denominator != 0.0, g2 / safe, tf.zeros_like(g2))
+        return tf.reduce_sum(alpha * tf.nn.relu(grads), axis=spatial_axes)

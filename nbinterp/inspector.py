@@ -8,6 +8,7 @@ and the bytes of the images.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from dataclasses import dataclass
@@ -76,6 +77,15 @@ def _kernel_variable(layer):
         return getattr(layer, "kernel", None)
     except Exception:  # quantized layers may raise before build
         return None
+
+
+def distinct(function, *args):
+    """``function`` (with leading ``args`` bound) as a partial object of its own.
+
+    TensorFlow counts traces per code object, so many closures of one function
+    (one per layer) would look like retracing and trigger its warning; partial
+    objects are counted separately."""
+    return functools.partial(function, *args)
 
 
 def _shape_of(tensor):
@@ -221,17 +231,14 @@ class Inspector:
         with self._functions_lock:
             fn = self._functions.get(want)
             if fn is None:
-                plan = self.plan
-                keys = list(want)
-
-                def forward(x):
-                    self.trace_count += 1
-                    return plan.run([x], keys)
-
                 spec = tf.TensorSpec((None,) + self.input_shape, tf.as_dtype(self.input_dtype))
-                fn = tf.function(forward, input_signature=[spec])
+                fn = tf.function(distinct(self._forward, list(want)), input_signature=[spec])
                 self._functions[want] = fn
         return fn
+
+    def _forward(self, keys, x):
+        self.trace_count += 1
+        return self.plan.run([x], keys)
 
     def batch(self, images) -> np.ndarray:
         """``images`` as the validated, preprocessed float batch the model sees."""
@@ -400,8 +407,8 @@ class Inspector:
 
         spec_x = tf.TensorSpec([None] * (rank + 2), tf.float32)
         scalar = tf.TensorSpec([], tf.int32)
-        full_fn = tf.function(full, input_signature=[spec_x, scalar])
-        one_fn = tf.function(one_channel, input_signature=[spec_x, scalar, scalar])
+        full_fn = tf.function(distinct(full), input_signature=[spec_x, scalar])
+        one_fn = tf.function(distinct(one_channel), input_signature=[spec_x, scalar, scalar])
 
         def fn(x, k, c):
             return full_fn(x, k) if int(c) < 0 else one_fn(x, k, c)

@@ -1,0 +1,359 @@
+"""What each Explorer view shows, computed from the backend and rendered to uint8.
+
+Each function takes an Inspector plus the current selection and returns
+``Picture`` objects (image + hover regions + caption). The widgets only copy
+these onto canvases, so tests can compare a view with a fresh computation
+without a browser.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from . import render
+from .errors import MethodNotApplicableError, NoKernelError, NotSupportedError, check_index
+
+TILE_TARGET_PX = 48  # activation tiles are enlarged (nearest) to at least this size
+PAGE_SIZE = 64  # channels per activation-grid page
+CELL_PX = 24  # size of one kernel weight in the enlarged kernel view
+
+
+@dataclass
+class Picture:
+    image: np.ndarray  # uint8 (H, W) or (H, W, 3)
+    regions: list = field(default_factory=list)
+    label: str = ""
+    highlight: object = None
+
+
+def _conv_layer(op):
+    return isinstance(op, (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.DepthwiseConv2D))
+
+
+def _enlarge(tile, target=TILE_TARGET_PX):
+    size = max(tile.shape[0], tile.shape[1])
+    return render.upscale_nearest(tile, max(1, -(-target // max(size, 1))))
+
+
+def channel_count(ins, layer):
+    """Channels the Channel control ranges over for ``layer`` (kernels for conv layers,
+    else the last output axis), or 0 when the layer has none."""
+    info = ins.layer(layer)
+    shape = info.output_shape
+    if len(shape) >= 2 and shape[-1] is not None:
+        return int(shape[-1])
+    return 0
+
+
+def input_channel_count(ins, layer):
+    """Input channels of a kernel layer (for the per-input-channel controls), else 0."""
+    info = ins.layer(layer)
+    if not info.has_kernel:
+        return 0
+    kernels = ins.kernels(layer)
+    return int(kernels.shape[-2]) if kernels.ndim >= 3 else 0
+
+
+def is_first_conv_on_image(ins, layer):
+    """True when ``layer`` is a conv layer whose input is the model's (maybe rescaled) image."""
+    entry = ins.plan.resolve(layer)
+    step = ins.plan.producer(entry.in_keys[0]) if entry.in_keys else None
+    while step is not None and type(step.op).__name__ in ("Rescaling", "Normalization", "InputLayer"):
+        step = ins.plan.producer(step.in_keys[0])
+    return step is None
+
+
+# --------------------------------------------------------------------- filters
+def _filter_tiles(ins, layer, input_channel):
+    """(tiles, weights, describe(k) -> (slice, text)) for a conv layer's kernels."""
+    weights = ins.kernels(layer)
+    op = ins.plan.resolve(layer).op
+    if isinstance(op, keras.layers.DepthwiseConv2D):
+        mult = weights.shape[-1]
+
+        def describe(k):
+            c, m = divmod(k, mult)
+            return weights[:, :, c, m], f"depthwise kernel {k} (input channel {c}, multiplier {m})"
+
+        return render.kernel_tiles(weights, mode="depthwise"), weights, describe
+    if weights.ndim == 4:
+        rgb = weights.shape[2] == 3 and is_first_conv_on_image(ins, layer)
+        ic = 0 if rgb else check_index(input_channel, weights.shape[2], "input channel")
+
+        def describe(k):
+            if rgb:
+                return weights[:, :, :, k], f"kernel {k} (R, G, B weights per cell)"
+            return weights[:, :, ic, k], f"kernel {k}, input channel {ic}"
+
+        return render.kernel_tiles(weights, mode="rgb" if rgb else "channel", input_channel=ic), weights, describe
+    if weights.ndim == 3:  # Conv1D: (k, in, out)
+
+        def describe(k):
+            return weights[:, :, k].T, f"kernel {k} (rows: input channels, columns: taps)"
+
+        return render.kernel_tiles(weights), weights, describe
+    raise NotSupportedError(f"cannot draw kernels of shape {weights.shape}")
+
+
+def filters_grid(ins, layer, input_channel=0):
+    """All kernels of ``layer`` as tiles, one hover/click region per kernel (id = index)."""
+    info = ins.layer(layer)
+    if not info.has_kernel:
+        raise NoKernelError(f"{info.name} ({info.kind}) has no weights to show as filters")
+    if ins.kernels(layer).ndim == 2:
+        return _dense_filters_view(ins, layer, ins.kernels(layer), 0, input_channel)["grid"]
+    tiles, weights, _ = _filter_tiles(ins, layer, input_channel)
+    grid = render.mosaic(np.stack([_enlarge(t, 24) for t in tiles]), pad=2)
+    regions = [
+        {"id": i, "x": x, "y": y, "w": w, "h": h, "title": f"kernel {i}"}
+        for i, (x, y, w, h) in enumerate(grid.boxes)
+    ]
+    lo, hi = float(np.min(weights)), float(np.max(weights))
+    return Picture(grid.image, regions,
+                   f"{info.name}: {tiles.shape[0]} kernels of {tuple(weights.shape[:-1])}, weights {lo:+.3f} … {hi:+.3f}; click one")
+
+
+def filter_selected(ins, layer, kernel=0, input_channel=0):
+    """The selected kernel enlarged, each weight hoverable."""
+    info = ins.layer(layer)
+    if not info.has_kernel:
+        raise NoKernelError(f"{info.name} ({info.kind}) has no weights to show as filters")
+    if ins.kernels(layer).ndim == 2:
+        return _dense_filters_view(ins, layer, ins.kernels(layer), kernel, input_channel)["selected"]
+    tiles, _, describe = _filter_tiles(ins, layer, input_channel)
+    k = check_index(kernel, tiles.shape[0], "kernel")
+    values, what = describe(k)
+    return Picture(render.upscale_nearest(tiles[k], CELL_PX), render.kernel_cells(values, CELL_PX),
+                   f"{what}; hover a cell for its weight")
+
+
+def filters_view(ins, layer, kernel=0, input_channel=0):
+    """Both filter pictures: ``{"grid": ..., "selected": ...}``."""
+    grid = filters_grid(ins, layer, input_channel)
+    grid.highlight = int(kernel)
+    return {"grid": grid, "selected": filter_selected(ins, layer, kernel, input_channel)}
+
+
+def _dense_filters_view(ins, layer, weights, unit, input_channel):
+    """Dense weights: each unit's incoming weights reshaped to the flattened input
+    image/feature map when that shape is known, otherwise the whole matrix."""
+    n_in, n_out = weights.shape
+    k = check_index(unit, n_out, "unit")
+    entry = ins.plan.resolve(layer)
+    source = ins.plan.producer(entry.in_keys[0])
+    shape = None
+    if source is not None and type(source.op).__name__ == "Flatten" and source.node is not None:
+        in_shape = tuple(source.node.input_tensors[0].shape[1:])
+        if None not in in_shape and int(np.prod(in_shape)) == n_in and len(in_shape) in (2, 3):
+            shape = in_shape
+    if shape is not None:
+        maps = weights.T.reshape((n_out,) + shape)
+        if len(shape) == 3:
+            ic = check_index(input_channel, shape[2], "input channel")
+            maps = maps[..., ic]
+        tiles = render.colorize(maps[: min(n_out, PAGE_SIZE * 4)], "RdBu_r", symmetric=True)
+        grid = render.mosaic(np.stack([_enlarge(t, 24) for t in tiles]), pad=2)
+        regions = [
+            {"id": i, "x": x, "y": y, "w": w, "h": h, "title": f"unit {i}"}
+            for i, (x, y, w, h) in enumerate(grid.boxes)
+        ]
+        big = _enlarge(render.colorize(maps[k], "RdBu_r", symmetric=True), 224)
+        return {
+            "grid": Picture(grid.image, regions, f"{ins.layer(layer).name}: incoming weights of each unit as a {shape[:2]} image", k),
+            "selected": Picture(big, [], f"unit {k}: weights from each input position (red +, blue −)"),
+        }
+    matrix = render.colorize(weights.T, "RdBu_r", symmetric=True)  # (out, in)
+    scale = max(1, 256 // max(matrix.shape[1], 1))
+    image = render.upscale_nearest(matrix, min(scale, 8))
+    rows = [
+        {"id": i, "x": 0, "y": i * min(scale, 8), "w": image.shape[1], "h": min(scale, 8), "title": f"unit {i}"}
+        for i in range(n_out)
+    ] if n_out <= 1024 else []
+    column = render.colorize(weights[:, k : k + 1], "RdBu_r", symmetric=True)
+    return {
+        "grid": Picture(image, rows, f"{ins.layer(layer).name}: weight matrix, rows = {n_out} units, columns = {n_in} inputs", k),
+        "selected": Picture(render.upscale_nearest(column.transpose(1, 0, 2), 4), [], f"unit {k}: its {n_in} incoming weights"),
+    }
+
+
+# ------------------------------------------------------------- kernel response
+def kernel_response_view(ins, layer, kernel, image, input_channel=None):
+    """image | kernel | the image convolved with that kernel (pre-activation)."""
+    info = ins.layer(layer)
+    op = ins.plan.resolve(layer).op
+    if not _conv_layer(op):
+        raise NotSupportedError(f"kernel responses are for convolution layers; {info.name} is {info.kind}")
+    response = ins.kernel_response(layer, kernel, image, input_channel=input_channel)
+    weights = ins.kernels(layer)
+    first = is_first_conv_on_image(ins, layer)
+    if response.ndim == 1:  # Conv1D: draw signals as strips
+        layer_in = ins.layer_input(layer, image)[0]
+        left = render.colorize(layer_in.T, "viridis")
+        kern = render.colorize(weights[:, :, kernel].T, "RdBu_r", symmetric=True)
+        right = render.colorize(response[None, :], "RdBu_r", symmetric=True)
+        return {
+            "input": Picture(_enlarge(left, 96), [], f"input to {info.name} (rows: channels)"),
+            "kernel": Picture(_enlarge(kern, 96), [], f"kernel {kernel}"),
+            "response": Picture(render.upscale_nearest(right, 8), [], f"response: min {response.min():+.3f}, max {response.max():+.3f}"),
+        }
+    if first and input_channel is None:
+        left = render.display_image(image)
+        left_label = "image"
+    else:
+        layer_in = ins.layer_input(layer, image)[0]
+        c = 0 if input_channel is None else input_channel
+        left = render.colorize(layer_in[..., c], "gray")
+        left_label = f"input channel {c} of {info.name}"
+    if isinstance(op, keras.layers.DepthwiseConv2D):
+        c, m = divmod(int(kernel), weights.shape[-1])
+        kern_tile = render.colorize(weights[:, :, c, m], "RdBu_r", symmetric=True)
+    elif weights.shape[2] == 3 and first and input_channel is None:
+        kern_tile = render.kernel_tiles(weights, mode="rgb")[kernel]
+    else:
+        c = 0 if input_channel is None else input_channel
+        kern_tile = render.colorize(weights[:, :, c, kernel], "RdBu_r", symmetric=True)
+    right = render.colorize(response, "RdBu_r", symmetric=True)
+    what = "contribution of input channel %d" % input_channel if input_channel is not None else "response + bias"
+    size = max(left.shape[0], 112)
+    return {
+        "input": Picture(_enlarge(left, size), [], left_label),
+        "kernel": Picture(_enlarge(kern_tile, size), [], f"kernel {kernel}"),
+        "response": Picture(
+            _enlarge(right, size), [],
+            f"{what} (before activation): min {response.min():+.3f}, max {response.max():+.3f}; red +, blue −",
+        ),
+    }
+
+
+# ------------------------------------------------------------ activation grid
+GRID_TILE_MAX_PX = 64  # tiles of larger maps are shrunk in the grid (the enlarged view keeps full size)
+
+
+def activation_pages(ins, layer):
+    n = channel_count(ins, layer)
+    info = ins.layer(layer)
+    return max(1, -(-n // PAGE_SIZE)) if len(info.output_shape) >= 4 else 1
+
+
+def activation_grid(ins, layer, image, shared_scale=True, page=0):
+    """Every channel of ``layer`` for ``image`` as one picture with a hover/click region
+    per channel (id = channel index). Layers with more than PAGE_SIZE channels are
+    shown one page at a time; 2-D (sequence) outputs show channels as rows and
+    1-D outputs one cell per unit."""
+    info = ins.layer(layer)
+    acts = ins.activations(layer, image)[0]
+    if acts.ndim == 0:
+        raise NotSupportedError(f"{info.name} outputs a scalar")
+    if acts.ndim == 1:  # Dense-like: one value per unit
+        n = acts.shape[0]
+        cell = max(2, min(24, 896 // max(n, 1)))
+        strip = render.upscale_nearest(render.colorize(acts[None, :], "viridis"), cell)
+        regions = [
+            {"id": i, "x": i * cell, "y": 0, "w": cell, "h": cell, "title": f"unit {i}: {acts[i]:+.4f}"}
+            for i in range(n)
+        ] if n <= 2048 else []
+        return Picture(strip, regions, f"{info.name}: {n} units (min {acts.min():+.3f}, max {acts.max():+.3f}); click a unit")
+    if acts.ndim == 2:  # sequence (T, C): rows are channels
+        T, n = acts.shape
+        sy = max(2, min(16, 512 // max(n, 1)))
+        sx = max(1, min(16, 640 // max(T, 1)))
+        heat = render.colorize(acts.T, "viridis")
+        big = np.repeat(np.repeat(heat, sy, axis=0), sx, axis=1)
+        regions = [
+            {"id": i, "x": 0, "y": i * sy, "w": T * sx, "h": sy,
+             "title": f"channel {i}: min {acts[:, i].min():+.3f}, max {acts[:, i].max():+.3f}"}
+            for i in range(n)
+        ]
+        return Picture(big, regions, f"{info.name}: {n} channels × {T} steps (rows are channels); click a row")
+    maps = acts.reshape(acts.shape[:2] + (-1,)) if acts.ndim > 3 else acts
+    n = maps.shape[-1]
+    pages = -(-n // PAGE_SIZE)
+    page = check_index(page, pages, "page")
+    first, last = page * PAGE_SIZE, min(n, (page + 1) * PAGE_SIZE)
+    chunk = np.moveaxis(maps[..., first:last], -1, 0)  # (n_page, H, W)
+    if shared_scale:
+        tiles = render.colorize(chunk, "viridis", vmin=float(maps.min()), vmax=float(maps.max()))
+    else:
+        tiles = np.stack([render.colorize(t, "viridis") for t in chunk])
+    if max(tiles.shape[1:3]) > GRID_TILE_MAX_PX:
+        factor = GRID_TILE_MAX_PX / max(tiles.shape[1:3])
+        size = (max(1, round(tiles.shape[1] * factor)), max(1, round(tiles.shape[2] * factor)))
+        tiles = np.stack([render.resize(t, size) for t in tiles])
+    else:
+        tiles = np.stack([_enlarge(t) for t in tiles])
+    grid = render.mosaic(tiles, pad=2)
+    lows, highs = maps.min(axis=(0, 1)), maps.max(axis=(0, 1))
+    regions = [
+        {"id": first + i, "x": x, "y": y, "w": w, "h": h,
+         "title": f"channel {first + i}: min {lows[first + i]:+.3f}, max {highs[first + i]:+.3f}"}
+        for i, (x, y, w, h) in enumerate(grid.boxes)
+    ]
+    scale_text = "shared colour scale" if shared_scale else "per-tile colour scale"
+    page_text = f", page {page + 1}/{pages} (channels {first}–{last - 1})" if pages > 1 else ""
+    return Picture(grid.image, regions,
+                   f"{info.name}: {n} channels of {maps.shape[0]}×{maps.shape[1]}, {scale_text}{page_text}; click a tile")
+
+
+def activation_channel(ins, layer, image, channel):
+    """The selected channel of ``layer`` for ``image``, enlarged."""
+    acts = ins.activations(layer, image)[0]
+    if acts.ndim == 1:
+        c = check_index(channel, acts.shape[0], "unit")
+        cell = render.colorize(np.array([[acts[c]]]), "viridis", vmin=acts.min(), vmax=acts.max())
+        return Picture(render.upscale_nearest(cell, 48), [], f"unit {c}: {acts[c]:+.4f}")
+    if acts.ndim == 2:
+        c = check_index(channel, acts.shape[1], "channel")
+        line = render.colorize(acts[:, c][None, :], "viridis")
+        return Picture(render.upscale_nearest(line, 8), [], f"channel {c} along the sequence: min {acts[:, c].min():+.3f}, max {acts[:, c].max():+.3f}")
+    maps = acts.reshape(acts.shape[:2] + (-1,)) if acts.ndim > 3 else acts
+    c = check_index(channel, maps.shape[-1], "channel")
+    big = render.colorize(maps[..., c], "viridis")
+    return Picture(_enlarge(big, 224), [], f"channel {c}: min {maps[..., c].min():+.3f}, max {maps[..., c].max():+.3f}")
+
+
+# ------------------------------------------------------------------- saliency
+def top_classes(ins, image, k=5, class_names=None):
+    """(indices, scores, names, is_probability) of the k best classes for one image."""
+    out = np.asarray(ins.predict(image)[0], dtype=np.float64).reshape(-1)
+    k = min(k, out.shape[0])
+    order = np.argsort(-out)[:k]
+    probabilities = bool(np.all(out >= 0) and abs(out.sum() - 1.0) < 1e-3)
+    names = [str(class_names[i]) if class_names is not None and i < len(class_names) else str(i) for i in order]
+    return order.tolist(), out[order].tolist(), names, probabilities
+
+
+def saliency_view(heat, image, opacity=0.5, is_sequence=False, tokens=None):
+    """The attribution map over the image (or, for sequences, a strip plus highlighted tokens as HTML)."""
+    heat = np.asarray(heat, np.float32)
+    if is_sequence:
+        strip = render.colorize(heat[None, :], "magma")
+        html_text = token_html(heat, tokens)
+        return {"overlay": Picture(render.upscale_nearest(strip, 12), [], "attribution per token"), "html": html_text}
+    picture = render.overlay(image, heat, alpha=opacity, cmap="jet")
+    size = max(picture.shape[:2])
+    return {"overlay": Picture(_enlarge(picture, min(max(size, 224), 448)), [], ""), "heat": heat}
+
+
+def token_html(scores, tokens=None):
+    """Tokens as text with a background whose strength follows their score (escaped: tokens are user data)."""
+    scores = np.asarray(scores, np.float32)
+    peak = float(np.max(np.abs(scores))) or 1.0
+    if tokens is None:
+        tokens = [str(i) for i in range(len(scores))]
+    spans = []
+    for token, score in zip(tokens, scores):
+        a = min(1.0, abs(float(score)) / peak)
+        colour = f"rgba(220,40,40,{a:.2f})" if score >= 0 else f"rgba(40,80,220,{a:.2f})"
+        spans.append(f'<span title="{float(score):+.4f}" style="background:{colour};padding:1px 2px;margin:1px">{html.escape(str(token))}</span>')
+    return '<div class="nbinterp-tokens" style="line-height:1.9">' + " ".join(spans) + "</div>"
+
+
+def cam_hint(error):
+    """A status-line sentence for an attribution that does not apply."""
+    if isinstance(error, MethodNotApplicableError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"

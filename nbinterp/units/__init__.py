@@ -1,0 +1,59 @@
+"""What a unit wants: feature visualisation and dataset-level neuron views.
+
+* :func:`nbinterp.maximize` (module :mod:`nbinterp.units.maximize`): synthesise
+  an input that maximises a class logit, a channel, one unit or a whole layer
+  (class model visualisation, DeepDream), with objectives built by
+  :class:`Class`, :class:`Channel`, :class:`Neuron` and :class:`LayerNorm`.
+* :func:`nbinterp.top_activations` (module :mod:`nbinterp.units.top_activations`):
+  the examples of a dataset that excite a channel the most, with the
+  receptive-field crops of the strongest positions.
+* :func:`nbinterp.reconstruct` (module :mod:`nbinterp.units.reconstruct`):
+  project one unit's activation back to the input (deconvnet, guided
+  backprop, plain gradient).
+* :func:`receptive_field` (module :mod:`nbinterp.units.receptive_field`).
+
+The submodules keep the names of the functions they define, so
+``nbinterp.units.maximize`` is the module (with ``maximize.maximize``,
+``maximize.Class``, ...); the functions themselves are ``nbinterp.maximize``,
+``nbinterp.top_activations`` and ``nbinterp.reconstruct``.
+
+Long computations share one protocol: ``progress=True`` shows a progress bar
+(an ipywidgets bar in a notebook kernel, else one line on stderr),
+``callback`` is called after every step or batch, and ``cancel`` (a
+``threading.Event`` or a callable returning True) stops the work before the
+next step and raises :class:`nbinterp.errors.CancelledError` whose
+``.partial`` attribute holds the result computed so far.
+"""
+
+from importlib import import_module
+
+_NAMES = {
+    "Objective": "maximize",
+    "Class": "maximize",
+    "Channel": "maximize",
+    "Neuron": "maximize",
+    "LayerNorm": "maximize",
+    "MaximizeResult": "maximize",
+    "TopActivations": "top_activations",
+    "ReceptiveField": "receptive_field",
+    "receptive_field": "receptive_field",
+    "empirical_receptive_field": "receptive_field",
+    "strongest_position": "reconstruct",
+}
+_MODULES = {"maximize", "top_activations", "reconstruct", "receptive_field"}
+
+__all__ = sorted(_NAMES) + sorted(_MODULES)
+
+
+def __getattr__(name):
+    if name in _MODULES:
+        return import_module(f"{__name__}.{name}")
+    if name in _NAMES:
+        value = getattr(import_module(f"{__name__}.{_NAMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

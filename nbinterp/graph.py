@@ -21,6 +21,7 @@ returns, so the user's model is never visibly modified.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -45,6 +46,26 @@ _ACTIVATION_LAYERS = tuple(
     )
     if cls is not None
 )
+
+
+_SCOPE_NAME = re.compile(r"^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$")
+
+
+def _valid_scope_name(name):
+    return bool(_SCOPE_NAME.match(name or ""))
+
+
+def _direct_call(op):
+    """Call a layer whose name TensorFlow rejects as a name scope (e.g. one with
+    spaces or markup) through its ``call`` method, so user-chosen names never
+    break tracing."""
+
+    def call(*args, **kwargs):
+        if not getattr(op, "_call_has_training_arg", False):
+            kwargs.pop("training", None)
+        return op.call(*args, **kwargs)
+
+    return call
 
 
 def activation_name(op) -> str | None:
@@ -426,6 +447,7 @@ class GraphPlan:
         if training is not None and "training" in getattr(op, "_call_context_args", ()):
             kwargs["training"] = training
 
+        call = op if _valid_scope_name(getattr(op, "name", "")) else _direct_call(op)
         replacement = None
         name = activation_name(op)
         if activation_override is not None and name is not None:
@@ -433,10 +455,10 @@ class GraphPlan:
 
         if has_activation_attribute(op) and (keep_pre or replacement is not None):
             with activation_removed(op) as original:
-                pre = op(*args, **kwargs)
+                pre = call(*args, **kwargs)
             if keep_pre:
                 values[self.pre_activation_key(step)] = pre
             return (replacement or original)(pre)
         if replacement is not None and isinstance(op, _ACTIVATION_LAYERS):
             return replacement(args[0])
-        return op(*args, **kwargs)
+        return call(*args, **kwargs)

@@ -491,7 +491,8 @@ class Explorer(W.VBox):
 
     def _report(self, error):
         """Unexpected errors: one line in the status, never a traceback wall."""
-        self._set_status(f"{type(error).__name__}: {error}", error=True)
+        lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+        self._set_status(f"{type(error).__name__}: {lines[-1] if lines else ''}", error=True)
 
     # ----------------------------------------------------------------- export
     def _view_pictures(self, view=None):

@@ -10,8 +10,10 @@ Fixtures
 ``browser`` (session)
     Playwright Chromium (the system ``/usr/bin/chromium``), headless.
 ``browser_log`` (function)
-    ``.errors`` (console errors and uncaught page errors, as strings) and
-    ``.dialogs`` (alert/confirm/prompt messages, which are dismissed).
+    ``.errors`` (console errors, with the source URL in brackets, and uncaught
+    page errors), ``.dialogs`` (alert/confirm/prompt messages, which are
+    dismissed), ``.http_errors`` (responses with status >= 400) and
+    ``.messages`` (every console message).
 ``console_errors`` (function)
     Shortcut for ``browser_log.errors``.
 ``page`` (function)
@@ -239,6 +241,7 @@ class BrowserLog:
     errors: list = field(default_factory=list)
     dialogs: list = field(default_factory=list)
     messages: list = field(default_factory=list)
+    http_errors: list = field(default_factory=list)
 
 
 @pytest.fixture
@@ -262,10 +265,15 @@ def page(browser, jupyter_server, browser_log):
     pg = context.new_page()
 
     def on_console(msg):
-        text = f"[{msg.type}] {msg.text}"
-        browser_log.messages.append(text)
+        where = (msg.location or {}).get("url") or ""
+        text = f"{msg.text} [{where}]" if where else msg.text
+        browser_log.messages.append(f"[{msg.type}] {text}")
         if msg.type == "error":
-            browser_log.errors.append(msg.text)
+            browser_log.errors.append(text)
+
+    def on_response(response):
+        if response.status >= 400:
+            browser_log.http_errors.append(f"{response.status} {response.request.method} {response.url}")
 
     def on_dialog(dialog):
         browser_log.dialogs.append(f"{dialog.type}: {dialog.message}")
@@ -274,6 +282,7 @@ def page(browser, jupyter_server, browser_log):
     pg.on("console", on_console)
     pg.on("pageerror", lambda exc: browser_log.errors.append(f"uncaught: {exc}"))
     pg.on("dialog", on_dialog)
+    pg.on("response", on_response)
     try:
         yield pg
     finally:

@@ -12,6 +12,7 @@ import hashlib
 import io
 import re
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import quote
 
@@ -39,8 +40,12 @@ def real_errors(messages) -> list[str]:
 def open_notebook(page, relpath: str, timeout: float = DEFAULT_TIMEOUT_MS):
     """Open ``relpath`` (relative to the server root, e.g.
     ``"notebooks/00_tour.ipynb"``) in JupyterLab and wait until its kernel is
-    connected and idle. Returns the notebook panel locator."""
-    page.goto(f"/lab/tree/{quote(relpath)}")
+    connected and idle. Returns the notebook panel locator.
+
+    Each call uses a new, empty JupyterLab workspace, so nothing another test
+    left open (possibly a deleted scratch notebook) is restored."""
+    workspace = f"t{uuid.uuid4().hex[:12]}"
+    page.goto(f"/lab/workspaces/{workspace}/tree/{quote(relpath)}")
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=timeout)
     name = relpath.rsplit("/", 1)[-1]
     page.wait_for_function(

@@ -1,0 +1,191 @@
+"""Project one unit's activation back to the input: deconvnet, guided backprop, gradient.
+
+All three are the gradient of the chosen unit (channel ``c`` of ``layer`` at
+one spatial position, post-activation) with respect to the model input,
+computed through the same graph with a different backward rule for ReLU:
+
+* ``"deconvnet"`` (Zeiler & Fergus, 2013): the ReLU's backward is the ReLU of
+  the incoming signal, whatever the forward pass did (un-ReLU). Max pooling's
+  gradient routes the signal to the forward argmax, exactly as unpooling with
+  the recorded switches does, and a convolution's gradient is the transposed
+  convolution with the same weights; biases play no part. So this gradient is
+  the deconvnet projection of the feature map in which only that unit is kept
+  (with value 1: multiply by the unit's activation for the map that keeps the
+  activation itself).
+* ``"guided"`` (guided backpropagation, Springenberg et al., 2015): both
+  rules at once, the signal passes where the forward input was positive *and*
+  the signal itself is positive.
+* ``"gradient"``: the plain gradient (the ReLU's own derivative).
+
+Only ReLU is overridden (a Conv2D/Dense ``activation="relu"``, an
+``Activation("relu")`` or a plain ``ReLU()`` layer); other activation functions
+keep their own derivative. The override uses the graph plan's
+``activation_override`` hook during a trace, so the user's model is never
+modified. The result is with respect to the model's input, i.e. after any
+``preprocess`` given here; a Rescaling layer inside the model is part of the
+graph and is differentiated through.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from ..errors import InputShapeError, InvalidInputError, MethodNotApplicableError, check_index
+from ..graph import _ACTIVATION_LAYERS
+from ..inputs import _to_numpy, as_batch
+from ._common import Target, cached_function
+
+__all__ = ["reconstruct", "strongest_position", "METHODS"]
+
+METHODS = ("deconvnet", "guided", "gradient")
+
+
+@tf.custom_gradient
+def deconvnet_relu(x):
+    """ReLU forward; backward is ReLU of the incoming signal (the forward mask is ignored)."""
+
+    def grad(dy):
+        return tf.nn.relu(dy)
+
+    return tf.nn.relu(x), grad
+
+
+@tf.custom_gradient
+def guided_relu(x):
+    """ReLU forward; backward passes positive signal where the forward input was positive."""
+
+    def grad(dy):
+        return tf.nn.relu(dy) * tf.cast(x > 0, dy.dtype)
+
+    return tf.nn.relu(x), grad
+
+
+_RULES = {"deconvnet": deconvnet_relu, "guided": guided_relu, "gradient": None}
+
+
+def _plain_relu(op):
+    """False for ReLU layers with a cap, a slope or a threshold (ReLU6, leaky)."""
+    if isinstance(op, _ACTIVATION_LAYERS) and hasattr(op, "max_value"):
+        return (
+            op.max_value is None
+            and not float(getattr(op, "negative_slope", 0.0) or 0.0)
+            and not float(getattr(op, "threshold", 0.0) or 0.0)
+        )
+    return True
+
+
+def _override_for(method):
+    rule = _RULES[method]
+    if rule is None:
+        return None
+
+    def override(step, name):
+        return rule if name == "relu" and _plain_relu(step.op) else None
+
+    return override
+
+
+def _unit_setup(target, layer, channel):
+    from ..inspector import Inspector
+
+    entry = target.plan.resolve(layer)
+    key = target.plan.output_key(entry.path)
+    shape = Inspector(target.model).layer(entry.path).output_shape
+    if len(shape) < 2 or shape[-1] is None:
+        raise MethodNotApplicableError(f"layer {entry.path!r} has no channel axis (output shape {shape})")
+    channel = check_index(channel, int(shape[-1]), "channel")
+    return entry, key, shape, channel
+
+
+def _one_image(target, image, preprocess):
+    raw = _to_numpy(image)
+    x = as_batch(raw, target.input_shape, target.input_dtype, preprocess)
+    if len(x) != 1:
+        raise InputShapeError(f"reconstruct takes one image, got a batch of {len(x)}")
+    return raw, x
+
+
+def _channel_map_function(target, entry, key):
+    plan = target.plan
+
+    def build():
+        def channel_map(x, channel):
+            (out,) = plan.run([x], [key])
+            return tf.gather(out[0], channel, axis=-1)
+
+        return tf.function(channel_map, reduce_retracing=True, autograph=False)
+
+    return cached_function(target.model, ("channel_map", entry.path), build)
+
+
+def strongest_position(model, layer, channel, image, preprocess=None):
+    """Where channel ``channel`` of ``layer`` is largest for ``image``: an index into its output grid.
+
+    The first such position in row-major order; ``()`` for layers without spatial axes.
+    """
+    target = Target(model, preprocess)
+    entry, key, shape, channel = _unit_setup(target, layer, channel)
+    _, x = _one_image(target, image, target.preprocess)
+    return _argmax_position(target, entry, key, channel, x)
+
+
+def _argmax_position(target, entry, key, channel, x):
+    fn = _channel_map_function(target, entry, key)
+    values = np.asarray(fn(tf.convert_to_tensor(x), tf.constant(channel, tf.int32)))
+    if values.ndim == 0:
+        return ()
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(values)), values.shape))
+
+
+def _gradient_function(target, entry, key, method, rank):
+    plan = target.plan
+    override = _override_for(method)
+
+    def build():
+        def unit_gradient(x, index):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                (out,) = plan.run([x], [key], activation_override=override)
+                where = tf.ensure_shape(tf.concat([index[1:], index[:1]], axis=0), [rank])
+                unit = tf.gather_nd(out[0], where[None])[0]
+            return tape.gradient(unit, x), unit
+
+        return tf.function(unit_gradient, reduce_retracing=True, autograph=False)
+
+    return cached_function(target.model, ("reconstruct", entry.path, method), build)
+
+
+def reconstruct(model, layer, channel, image, method="deconvnet", position=None, preprocess=None) -> np.ndarray:
+    """Project channel ``channel`` of ``layer`` at its strongest position (or ``position``) back to the input.
+
+    ``method``: ``"deconvnet"``, ``"guided"`` or ``"gradient"`` (see the module
+    documentation). ``image``: one example (raw; ``preprocess``, or the
+    Inspector's, is applied). ``position`` indexes the layer's output grid, e.g.
+    ``(row, col)``; by default the argmax of the channel for this image
+    (see :func:`strongest_position`). Returns a float32 array with the shape of
+    ``image``, non-zero only inside the receptive field of that position.
+    """
+    if method not in _RULES:
+        raise InvalidInputError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
+    target = Target(model, preprocess)
+    entry, key, shape, channel = _unit_setup(target, layer, channel)
+    raw, x = _one_image(target, image, target.preprocess)
+    spatial = tuple(shape[1:-1])
+    if position is None:
+        position = _argmax_position(target, entry, key, channel, x)
+    position = tuple(int(p) for p in np.asarray(position).reshape(-1))
+    if len(position) != len(spatial):
+        raise InvalidInputError(
+            f"layer {entry.path!r} has {len(spatial)} spatial axes {spatial}; position {position!r} does not match"
+        )
+    if any(n is None for n in spatial):
+        (out,) = target.plan.run([tf.convert_to_tensor(x)], [key])
+        spatial = tuple(int(d) for d in out.shape[1:-1])
+    position = tuple(check_index(p, n, f"position on axis {a}") for a, (p, n) in enumerate(zip(position, spatial)))
+    fn = _gradient_function(target, entry, key, method, len(spatial) + 1)
+    grad, _ = fn(tf.convert_to_tensor(x), tf.constant([channel, *position], tf.int32))
+    grad = np.asarray(grad, np.float32)[0]
+    if raw.size == grad.size:
+        grad = grad.reshape(raw.shape)
+    return grad

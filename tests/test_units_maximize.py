@@ -1,0 +1,238 @@
+"""Feature visualisation: nbinterp.maximize against independent computations."""
+
+import io
+import threading
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import nbinterp
+from nbinterp.demo import load_digits, load_model
+from nbinterp.errors import CancelledError, IndexOutOfRangeError, InvalidInputError
+from nbinterp.units import maximize as mx
+from nbinterp.units._common import Progress
+from nbinterp.units.receptive_field import receptive_field
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model()
+
+
+@pytest.fixture(scope="module")
+def digit():
+    return load_digits("test").images[3]
+
+
+def quiet(**kw):
+    return dict(progress=False, **kw)
+
+
+def test_public_names():
+    assert nbinterp.maximize is mx.maximize
+    assert nbinterp.units.maximize is mx  # the module, so its helpers are reachable
+    assert nbinterp.units.Class is mx.Class
+
+
+def test_class_objective_rises_and_image_is_in_range(model):
+    res = nbinterp.maximize(model, 7, steps=40, **quiet())
+    assert res.steps_done == 40 and res.objective.shape == (40,)
+    assert res.image.shape == (28, 28, 1) and res.image.dtype == np.float32
+    assert res.input_range == (0.0, 255.0)
+    assert res.image.min() >= 0.0 and res.image.max() <= 255.0
+    assert res.objective[-5:].mean() > res.objective[:5].mean() + 10.0
+    # the synthesised image is classified as the target class by the model itself
+    assert int(np.argmax(model.predict(res.image[None], verbose=0))) == 7
+
+
+def test_objective_values_are_the_models_values(model):
+    """With no jitter or blur, step i's value is the objective of the image before update i."""
+    seen = []
+
+    def keep(step, value):
+        seen.append((step, value))
+
+    res = nbinterp.maximize(model, mx.Channel("conv3", 4), steps=3, jitter=0, blur_every=0, callback=keep, **quiet())
+    assert [s for s, _ in seen] == [0, 1, 2]
+    np.testing.assert_allclose([v for _, v in seen], res.objective)
+    # recompute step 0's value independently: the same start image (seed 0) through a sub-model
+    rng = np.random.default_rng(0)
+    x0 = np.clip(0.1 * rng.standard_normal((1, 28, 28, 1)), -1, 1).astype(np.float32)
+    raw0 = (x0 + 1.0) * 127.5
+    sub = keras.Model(model.inputs, model.get_layer("conv3").output)
+    expected = float(np.mean(sub([raw0]).numpy()[0, ..., 4]))
+    assert res.objective[0] == pytest.approx(expected, rel=1e-4, abs=1e-5)
+
+
+@pytest.mark.parametrize("objective", [("channel", "conv2", 4), mx.Neuron("conv3", 6, (3, 3))])
+def test_channel_and_neuron_objectives_rise(model, objective):
+    res = nbinterp.maximize(model, objective, steps=30, **quiet())
+    assert res.objective[-5:].mean() > 2 * max(res.objective[:3].mean(), 1e-3)
+
+
+def test_fourier_parameterisation_rises_and_stays_in_range(model):
+    res = nbinterp.maximize(model, 2, steps=30, parameterization="fourier", **quiet())
+    assert res.objective[-5:].mean() > res.objective[:5].mean() + 5.0
+    assert 0.0 <= res.image.min() and res.image.max() <= 255.0
+
+
+def test_l2_shrinks_the_image(model):
+    def norm(res):
+        return float(np.linalg.norm(res.image - 127.5))
+
+    off = nbinterp.maximize(model, 3, steps=30, l2=0.0, seed=5, **quiet())
+    on = nbinterp.maximize(model, 3, steps=30, l2=1.0, seed=5, **quiet())
+    assert norm(on) < 0.7 * norm(off)
+
+
+def test_one_deepdream_step_equals_a_hand_computed_step(model, digit):
+    """x1 = clip(x0 + lr * g / mean|g|), g the gradient of mean(conv2**2), from an independent sub-model."""
+    lr = 0.1
+    res = nbinterp.maximize(
+        model, mx.LayerNorm("conv2"), steps=1, lr=lr, l2=0.0, jitter=0, blur_every=0, start=digit, **quiet()
+    )
+    assert res.input_range == (0.0, 255.0)  # uint8 start
+    sub = keras.Model(model.inputs, model.get_layer("conv2").output)
+    x0 = digit.astype(np.float32)[None] / 127.5 - 1.0
+    xt = tf.constant(x0)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        value = tf.reduce_mean(tf.square(sub([(xt + 1.0) * 127.5])))
+    g = tape.gradient(value, xt).numpy()
+    x1 = np.clip(x0 + lr * g / np.mean(np.abs(g)), -1, 1)
+    np.testing.assert_allclose(res.image, (x1[0] + 1) * 127.5, atol=2e-3)
+    assert res.objective[0] == pytest.approx(float(value), rel=1e-4)
+    changed = np.abs(res.image - digit) > 1e-3
+    assert changed.any() and not changed.all()  # the layer responds somewhere, not everywhere
+    np.testing.assert_array_equal(changed, (g[0] != 0) & (np.abs(x1[0] - x0[0]) > 1e-6))
+
+
+def test_deepdream_changes_only_the_receptive_field_of_one_unit(model, digit):
+    position = (2, 3)
+    res = nbinterp.maximize(
+        model, ("neuron", "conv2", 4, position), steps=15, l2=0.0, jitter=0, blur_every=0, start=digit, **quiet()
+    )
+    field = receptive_field(model, "conv2", position)
+    inside = np.zeros((28, 28, 1), bool)
+    inside[field.slices((28, 28))] = True
+    diff = np.abs(res.image - digit.astype(np.float32))
+    assert diff[inside].max() > 10.0  # the unit's field changed
+    assert diff[~inside].max() < 1e-3  # nothing else did
+    assert res.objective[-1] > res.objective[0]
+
+
+def test_deepdream_with_octaves(model, digit):
+    res = nbinterp.maximize(model, ("layer", "conv3"), steps=4, octaves=3, start=digit, **quiet())
+    assert res.steps_done == 12 and res.image.shape == (28, 28, 1)
+    assert np.abs(res.image - digit).mean() > 1.0
+
+
+def test_no_retrace_across_targets_and_calls():
+    model = load_model()  # fresh: its compiled steps are not cached yet
+    before = mx.trace_count()
+    for c in (1, 4, 9):
+        nbinterp.maximize(model, c, steps=2, **quiet())
+    after_classes = mx.trace_count()
+    assert after_classes - before == 1
+    for ch in (0, 3, 5, 6):
+        nbinterp.maximize(model, mx.Channel("conv3", ch), steps=2, **quiet())
+    nbinterp.maximize(model, mx.Neuron("conv3", 2, (1, 1)), steps=2, **quiet())
+    nbinterp.maximize(model, mx.Neuron("conv3", 5, (6, 0)), steps=2, **quiet())
+    assert mx.trace_count() - after_classes == 2  # one per objective kind
+
+
+def test_cancel_with_an_event_stops_within_a_step(model):
+    stop = threading.Event()
+
+    def cb(step, value):
+        if step == 3:
+            stop.set()
+
+    with pytest.raises(CancelledError) as info:
+        nbinterp.maximize(model, 1, steps=50, callback=cb, cancel=stop, **quiet())
+    partial = info.value.partial
+    assert partial.cancelled and partial.steps_done == 4 and len(partial.objective) == 4
+    assert partial.image.shape == (28, 28, 1)
+
+
+def test_cancel_with_a_callable_and_from_another_thread(model):
+    calls = []
+    with pytest.raises(CancelledError) as info:
+        nbinterp.maximize(model, 1, steps=50, cancel=lambda: len(calls) >= 2, callback=lambda s, v: calls.append(s), **quiet())
+    assert info.value.partial.steps_done == 2
+
+    stop = threading.Event()
+    errors = []
+
+    def work():
+        try:
+            nbinterp.maximize(model, 1, steps=100000, cancel=stop, **quiet())
+        except CancelledError as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    stop.set()
+    thread.join(timeout=30)
+    assert not thread.is_alive() and len(errors) == 1
+
+
+def test_input_range_inference():
+    def with_first(layer):
+        inp = keras.Input((6, 6, 3))
+        x = layer(inp) if layer is not None else inp
+        out = keras.layers.Conv2D(2, 3)(x)
+        return keras.Model(inp, out)
+
+    assert mx.infer_input_range(with_first(keras.layers.Rescaling(1 / 255))) == (0.0, 255.0)
+    assert mx.infer_input_range(with_first(keras.layers.Rescaling(1 / 127.5, offset=-1))) == (0.0, 255.0)
+    assert mx.infer_input_range(with_first(keras.layers.Rescaling(2.0, offset=-1))) == (0.0, 1.0)
+    assert mx.infer_input_range(with_first(None)) == (0.0, 255.0)
+    assert mx.infer_input_range(None, np.zeros((4, 4), np.uint8)) == (0.0, 255.0)
+    assert mx.infer_input_range(None, np.full((4, 4), 0.5, np.float32)) == (0.0, 1.0)
+    assert mx.infer_input_range(None, np.array([-0.5, 0.9])) == (-1.0, 1.0)
+    assert mx.infer_input_range(None, np.array([3.0, 200.0])) == (0.0, 255.0)
+    assert mx.infer_input_range(None, np.array([-300.0, 10.0])) == (-300.0, 10.0)
+
+    model = with_first(keras.layers.Rescaling(2.0, offset=-1))
+    res = nbinterp.maximize(model, mx.Channel(model.layers[-1].name, 1), steps=3, **quiet())
+    assert res.input_range == (0.0, 1.0) and 0.0 <= res.image.min() and res.image.max() <= 1.0
+
+
+def test_objective_forms_and_errors(model):
+    assert mx.as_objective(3) == mx.Class(3)
+    assert mx.as_objective(("class", 3)) == mx.Class(3)
+    assert mx.as_objective(("channel", "conv1", 2)) == mx.Channel("conv1", 2)
+    assert mx.as_objective(("layer", "conv1")) == mx.LayerNorm("conv1")
+    assert mx.as_objective(("neuron", "conv1", 2, (1, 1))) == mx.Neuron("conv1", 2, (1, 1))
+    with pytest.raises(InvalidInputError):
+        mx.as_objective(("channel",))
+    with pytest.raises(InvalidInputError):
+        mx.as_objective("conv1")
+    with pytest.raises(IndexOutOfRangeError):
+        nbinterp.maximize(model, 10, steps=1, **quiet())
+    with pytest.raises(IndexOutOfRangeError):
+        nbinterp.maximize(model, ("channel", "conv1", 8), steps=1, **quiet())
+    with pytest.raises(IndexOutOfRangeError):
+        nbinterp.maximize(model, ("neuron", "conv3", 0, (7, 0)), steps=1, **quiet())
+    with pytest.raises(KeyError):
+        nbinterp.maximize(model, ("channel", "conv9", 0), steps=1, **quiet())
+    with pytest.raises(InvalidInputError):
+        nbinterp.maximize(model, 1, steps=1, parameterization="wavelet", **quiet())
+
+
+def test_text_progress_line(model, capsys):
+    stream = io.StringIO()
+    bar = Progress(4, "demo", stream=stream)
+    for i in range(1, 5):
+        bar.update(i, f"value {i}")
+    bar.close()
+    text = stream.getvalue()
+    assert "demo [####################] 4/4" in text and text.endswith("\n")
+    nbinterp.maximize(model, 1, steps=3, progress=True)
+    err = capsys.readouterr().err
+    assert "maximize" in err and "3/3" in err
+    nbinterp.maximize(model, 1, steps=3, progress=False)
+    assert capsys.readouterr().err == ""

@@ -111,6 +111,23 @@ def test_histogram_counts_equal_numpy_on_shared_bins(snapshots, bins):
         assert counts.sum() == values.size  # shared bins span every snapshot
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        hnp.arrays(np.float64, st.integers(1, 50), elements=st.floats(-1e300, 1e300, allow_nan=False)),
+        min_size=1,
+        max_size=3,
+    ),
+    st.integers(1, 64),
+)
+def test_histogram_of_extreme_float64_values_counts_everything(snapshots, bins):
+    result = histogram(snapshots, bins=bins)
+    assert np.all(np.isfinite(result.edges)) and np.all(np.diff(result.edges) > 0)
+    for values, counts in zip(snapshots, result.counts):
+        np.testing.assert_array_equal(counts, np.histogram(values, bins=result.edges)[0])
+        assert counts.sum() == values.size
+
+
 def test_histogram_with_explicit_edges_and_nonfinite_values():
     values = [np.array([0.1, 0.2, np.nan, 0.9, np.inf]), np.array([-1.0, 0.5, 0.5])]
     edges = np.array([-1.0, 0.0, 0.5, 1.0])
@@ -126,7 +143,17 @@ def test_histogram_of_constant_values_has_a_nonempty_range():
     np.testing.assert_array_equal(result.counts.sum(axis=1), [5, 3])
 
 
-@pytest.mark.parametrize("bins", [0, -3, 2.5, [1.0], [0.0, 0.0, 1.0]])
+def test_automatic_bin_count_follows_the_rice_rule_within_limits():
+    from nbinterp.weights.histograms import auto_bins
+
+    assert [auto_bins(n) for n in (1, 80, 4640, 10**6, 15_052_800)] == [10, 10, 33, 60, 60]
+    values = np.random.default_rng(0).normal(size=4640)
+    result = histogram([values, values * 2])
+    assert result.n_bins == 33
+    np.testing.assert_array_equal(result.counts[1], np.histogram(values * 2, bins=result.edges)[0])
+
+
+@pytest.mark.parametrize("bins", [0, -3, 2.5, [1.0], [0.0, 0.0, 1.0], "fd"])
 def test_histogram_rejects_bad_bins(bins):
     with pytest.raises(InvalidInputError):
         histogram([np.arange(4.0)], bins=bins)

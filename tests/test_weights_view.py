@@ -103,9 +103,12 @@ def test_view_of_a_model_without_convolutions_has_no_filter_section():
     keras.utils.set_random_seed(0)
     x = keras.Input((5,))
     model = keras.Model(x, keras.layers.Dense(1, name="only")(keras.layers.Dense(4, name="first")(x)))
-    view = WeightHistory.from_models([model, model], labels=["a", "b"]).show()
+    history = WeightHistory.from_models([model, model], labels=["a", "b"])
+    view = history.show()
     assert view.filter_layer is None and view.filter_images == ()
-    assert view.histogram_lines.y.shape == (2, 40)
+    assert view.layer_dropdown.value == "first"
+    np.testing.assert_array_equal(view.histogram_lines.y, history.histogram("first").counts)
+    assert view.histogram_lines.y.shape == (2, 10)  # 24 weights: the automatic bin count's minimum
 
 
 def test_layer_names_and_labels_are_shown_as_text(history):

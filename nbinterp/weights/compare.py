@@ -94,7 +94,7 @@ def _change(layer_path, variable, before, after, bins) -> WeightChange:
 class WeightComparison:
     """Per-variable and per-layer changes between two sets of weights."""
 
-    def __init__(self, variables, before_arrays, after_arrays, before_label="before", after_label="after", bins=40):
+    def __init__(self, variables, before_arrays, after_arrays, before_label="before", after_label="after", bins="auto"):
         self.variables: tuple[WeightVariable, ...] = tuple(variables)
         self.before_label = str(before_label)
         self.after_label = str(after_label)
@@ -202,7 +202,7 @@ def _weights_of(thing, role):
     raise InvalidInputError(f"{role} must be a keras.Model or a WeightSnapshot, got {type(thing).__name__}")
 
 
-def compare_weights(before, after, bins=40, labels=None) -> WeightComparison:
+def compare_weights(before, after, bins="auto", labels=None) -> WeightComparison:
     """Compare the weights of two models (or snapshots) of one architecture.
 
     ``labels`` names the two sides in tables and legends (default: the

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 
-__all__ = ["Histogram", "SummaryStats", "histogram", "summary_stats", "DEFAULT_NEAR_ZERO_EPS"]
+__all__ = ["Histogram", "SummaryStats", "auto_bins", "histogram", "summary_stats", "DEFAULT_NEAR_ZERO_EPS"]
 
 #: Default threshold for "near zero", as a fraction of the largest |weight| of
 #: the layer in the same snapshot. See :func:`summary_stats`.
@@ -79,6 +79,10 @@ def _finite(values):
     return values if mask.all() else values[mask]
 
 
+def _float64(values):
+    return values if values.dtype == np.float64 else values.astype(np.float64)
+
+
 def _as_list(snapshot_values):
     if isinstance(snapshot_values, np.ndarray) and snapshot_values.dtype != object:
         snapshot_values = [snapshot_values] if snapshot_values.ndim <= 1 else list(snapshot_values)
@@ -88,17 +92,28 @@ def _as_list(snapshot_values):
     return values
 
 
-def histogram(snapshot_values: Sequence[np.ndarray], bins=40, range=None) -> Histogram:
+def auto_bins(n_values: int) -> int:
+    """Bins for ``n_values`` values: the Rice rule ``2 * n**(1/3)``, kept
+    within 10..60 so small layers are not all noise and big ones stay readable."""
+    return int(np.clip(round(2 * max(int(n_values), 1) ** (1 / 3)), 10, 60))
+
+
+def histogram(snapshot_values: Sequence[np.ndarray], bins="auto", range=None) -> Histogram:
     """Histogram each snapshot's values over bins shared by all snapshots.
 
     ``bins`` is a number of equal-width bins spanning ``range`` (default: the
-    smallest to the largest finite value over *all* snapshots), or an explicit
-    increasing array of edges. A 2-D array is taken as one row per snapshot.
+    smallest to the largest finite value over *all* snapshots), ``"auto"``
+    (:func:`auto_bins` of the largest snapshot), or an explicit increasing
+    array of edges. A 2-D array is taken as one row per snapshot.
     Counts equal ``numpy.histogram(values, bins=result.edges)`` per snapshot.
     """
     values = _as_list(snapshot_values)
     finite = [_finite(v) for v in values]
     nonfinite = np.array([v.size - f.size for v, f in zip(values, finite)], dtype=np.int64)
+    if isinstance(bins, str):
+        if bins != "auto":
+            raise InvalidInputError(f"bins must be 'auto', a positive integer or an array of edges, got {bins!r}")
+        bins = auto_bins(max(f.size for f in finite))
 
     if np.ndim(bins) == 0:
         n_bins = int(bins)
@@ -115,11 +130,16 @@ def histogram(snapshot_values: Sequence[np.ndarray], bins=40, range=None) -> His
             lo, hi = (float(r) for r in range)
             if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
                 raise InvalidInputError(f"range must be two finite numbers, low <= high; got {range!r}")
-        if lo == hi:  # all weights equal (a fresh zero bias): centre one unit-wide span on them
-            lo, hi = lo - 0.5, hi + 0.5
+        if not (hi - lo) > 4 * n_bins * np.spacing(max(abs(lo), abs(hi), np.finfo(np.float64).tiny)):
+            # all values equal (a fresh zero bias), or too close to split into n_bins:
+            # centre a span on them that is wide enough (one unit, or a millionth of their size)
+            center = lo / 2 + hi / 2
+            pad = max(0.5, abs(center) * 1e-6)
+            lo, hi = center - pad, center + pad
         edges = np.linspace(lo, hi, n_bins + 1)
-        # numpy's equal-width path is exact for these edges and much faster than a search
-        counts = np.stack([np.histogram(f, bins=n_bins, range=(lo, hi))[0] for f in finite])
+        # numpy's equal-width path is exact for these edges and much faster than a search;
+        # it works in the data's precision, so give it float64 data to match the float64 edges
+        counts = np.stack([np.histogram(_float64(f), bins=n_bins, range=(lo, hi))[0] for f in finite])
     else:
         edges = np.asarray(bins, dtype=np.float64).reshape(-1)
         if edges.size < 2 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):

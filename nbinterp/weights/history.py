@@ -240,7 +240,7 @@ class WeightHistory:
         return [self.values(layer_path, i, variable) for i in range(len(self.snapshots))]
 
     # ---------------------------------------------------------------- analysis
-    def histogram(self, layer_path: str, bins=40, variable=None, range=None) -> Histogram:
+    def histogram(self, layer_path: str, bins="auto", variable=None, range=None) -> Histogram:
         """Histograms of a layer's weights in every snapshot, on shared bins."""
         return histogram(self.series(layer_path, variable), bins=bins, range=range)
 
@@ -249,7 +249,7 @@ class WeightHistory:
         (see :func:`nbinterp.weights.summary_stats` for what "near zero" means)."""
         return summary_stats(self.series(layer_path, variable), eps=eps, relative=relative)
 
-    def compare(self, before=0, after=-1, bins=40):
+    def compare(self, before=0, after=-1, bins="auto"):
         """:func:`~nbinterp.weights.compare_weights` between two snapshots (default: first and last)."""
         from .compare import compare_weights
 

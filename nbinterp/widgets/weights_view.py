@@ -64,7 +64,7 @@ class WeightHistoryView(widgets.VBox):
       ``To``) and their difference.
     """
 
-    def __init__(self, history, layer=None, bins: int = 40, eps: float = DEFAULT_NEAR_ZERO_EPS):
+    def __init__(self, history, layer=None, bins="auto", eps: float = DEFAULT_NEAR_ZERO_EPS, filter_tile_px: int = 48):
         from ..errors import InvalidInputError
 
         if len(history) == 0:
@@ -74,6 +74,7 @@ class WeightHistoryView(widgets.VBox):
         self.history = history
         self.bins = bins
         self.eps = eps
+        self.filter_tile_px = filter_tile_px
         self._cache = {}
 
         n = len(history)
@@ -120,7 +121,7 @@ class WeightHistoryView(widgets.VBox):
         self.histogram_figure = _figure(
             [self.histogram_bars, self.histogram_lines],
             [
-                bqplot.Axis(scale=self._hx, label="weight value", tick_format=".3g"),
+                bqplot.Axis(scale=self._hx, label="weight value", tick_format=".3~g"),
                 bqplot.Axis(scale=self._hy, orientation="vertical", label="count", tick_format="~s"),
             ],
             "Weight histogram (all snapshots; bars: chosen snapshot)",
@@ -136,7 +137,6 @@ class WeightHistoryView(widgets.VBox):
             scales={"x": self._sx, "y": self._sy},
             colors=["#1f77b4", "#ff7f0e"],
             labels=["mean", "std"],
-            display_legend=True,
             marker="circle",
             marker_size=24,
             tooltip=bqplot.Tooltip(fields=["name", "x", "y"], labels=["", "step", "value"], formats=["", "", ".4g"]),
@@ -147,10 +147,11 @@ class WeightHistoryView(widgets.VBox):
         self.mean_std_figure = _figure(
             [self.mean_std_lines, self.mean_std_marker],
             [
-                bqplot.Axis(scale=self._sx, label="step"),
-                bqplot.Axis(scale=self._sy, orientation="vertical", tick_format=".3g"),
+                bqplot.Axis(scale=self._sx, label="step", tick_format="~s"),
+                bqplot.Axis(scale=self._sy, orientation="vertical", tick_format=".3~g"),
             ],
-            "Mean and standard deviation",
+            "Mean (blue) and std (orange)",
+            width="50%",
         )
         self._zx = bqplot.LinearScale()
         self._zy = bqplot.LinearScale(min=0)
@@ -166,14 +167,18 @@ class WeightHistoryView(widgets.VBox):
         self.near_zero_marker = bqplot.Scatter(
             x=[0.0], y=[0.0], scales={"x": self._zx, "y": self._zy}, colors=[_HIGHLIGHT], default_size=90
         )
-        relative = f"|w| < {eps:g} × max|w|"
         self.near_zero_figure = _figure(
             [self.near_zero_lines, self.near_zero_marker],
             [
-                bqplot.Axis(scale=self._zx, label="step"),
-                bqplot.Axis(scale=self._zy, orientation="vertical", tick_format=".0%"),
+                bqplot.Axis(scale=self._zx, label="step", tick_format="~s"),
+                bqplot.Axis(scale=self._zy, orientation="vertical", tick_format=".2~%"),
             ],
-            f"Fraction near zero ({relative})",
+            "Fraction near zero",
+            width="50%",
+        )
+        self.near_zero_note = widgets.Label(
+            f"Near zero: |w| < {eps:g} × the largest |w| of the same values in the same snapshot "
+            "(exact zeros always count)."
         )
 
         children = [
@@ -181,7 +186,8 @@ class WeightHistoryView(widgets.VBox):
             self.snapshot_slider,
             self.summary_label,
             self.histogram_figure,
-            widgets.HBox([self.mean_std_figure, self.near_zero_figure]),
+            widgets.HBox([self.mean_std_figure, self.near_zero_figure], layout=widgets.Layout(width="100%")),
+            self.near_zero_note,
         ]
         self.filter_layer = history.first_conv_layer()
         self.filter_images = ()
@@ -283,7 +289,7 @@ class WeightHistoryView(widgets.VBox):
         a, b = self.from_dropdown.value, self.to_dropdown.value
         kernel_a = self.history[a][f"{self.filter_layer}/kernel"]
         kernel_b = self.history[b][f"{self.filter_layer}/kernel"]
-        self.filter_mosaics = filter_change_mosaics(kernel_a, kernel_b)
+        self.filter_mosaics = filter_change_mosaics(kernel_a, kernel_b, min_tile_px=self.filter_tile_px)
         captions = (
             f"At {self.history[a].label}",
             f"At {self.history[b].label}",
@@ -326,7 +332,7 @@ class WeightComparisonView(widgets.VBox):
             [self.change_bars],
             [
                 bqplot.Axis(scale=self._bx, tick_rotate=-30 if len(names) > 6 else 0),
-                bqplot.Axis(scale=self._by, orientation="vertical", tick_format=".3g", label="relative change"),
+                bqplot.Axis(scale=self._by, orientation="vertical", tick_format=".3~g"),
             ],
             "Relative change per layer (‖Δ‖ / ‖before‖)",
         )
@@ -346,7 +352,7 @@ class WeightComparisonView(widgets.VBox):
         self.histogram_figure = _figure(
             [self.histogram_lines],
             [
-                bqplot.Axis(scale=self._hx, label="weight value", tick_format=".3g"),
+                bqplot.Axis(scale=self._hx, label="weight value", tick_format=".3~g"),
                 bqplot.Axis(scale=self._hy, orientation="vertical", label="count", tick_format="~s"),
             ],
             "Histogram before and after",

@@ -48,7 +48,7 @@ export PYTHONDONTWRITEBYTECODE=1
 
 echo "==> Python tests"
 set +e
-"$PY" -m pytest tests -ra "$@"
+"$PY" -m pytest tests -ra --continue-on-collection-errors "$@"
 py_status=$?
 set -e
 if [ "$py_status" -eq 5 ]; then

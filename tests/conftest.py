@@ -34,3 +34,14 @@ def pytest_runtest_makereport(item, call):
     reason = _skip_reason(report)
     report.outcome = "failed"
     report.longrepr = f"skipped under CI=true, which does not allow skips: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    # a whole module skipped at import (pytest.importorskip, allow_module_level)
+    outcome = yield
+    report = outcome.get_result()
+    if running_in_ci() and report.skipped:
+        reason = _skip_reason(report)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, which does not allow skips: {reason}"

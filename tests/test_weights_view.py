@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from nbinterp.weights import SnapshotCallback, WeightHistory, compare_weights
+from nbinterp.weights.filter_mosaic import BACKGROUND, diverging_colors
 from nbinterp.widgets.weights_view import POOLED, WeightComparisonView, WeightHistoryView
 
 
@@ -95,7 +96,8 @@ def test_history_view_filter_grids(history):
     np.testing.assert_allclose(diff.scale, np.abs(history[3]["conv1/kernel"] - history[0]["conv1/kernel"]).max())
     view.from_dropdown.value = 3  # the same snapshot twice: no difference at all
     same = view.filter_mosaics[2].image
-    assert np.all(same[same != 64] == 247)  # every tile pixel white (the gaps are dark grey)
+    tiles = np.any(same != BACKGROUND, axis=-1)  # the gaps between tiles are dark grey
+    assert np.all(same[tiles] == diverging_colors(np.zeros(1), 1.0)[0])  # every tile pixel white
     assert "epoch 3" in view.filter_captions[0].value
 
 

@@ -1,11 +1,13 @@
 """Convolution kernels as one uint8 RGB mosaic image (pure numpy).
 
-Signed weights are drawn with a symmetric scale so that 0 always looks the
-same: a diverging blue-white-red map for single-channel slices (blue
-negative, white zero, red positive), and ``0.5 + w / (2 * scale)`` per colour
-channel for kernels over an RGB input (zero is mid-grey). Pass the same
-``scale`` to two mosaics to make them comparable (the same colour means the
-same weight), e.g. one filter bank at two points in training.
+Colours, grids and upscaling come from :mod:`nbinterp.render`; this module
+decides what to draw for a filter bank and on which scale. Signed weights use
+a symmetric scale so that 0 always looks the same: the diverging ``RdBu_r``
+map for single-channel slices (blue negative, white zero, red positive), and
+``0.5 + w / (2 * scale)`` per colour channel for kernels over an RGB input
+(zero is mid-grey). Pass the same ``scale`` to two mosaics to make them
+comparable (the same colour means the same weight), e.g. one filter bank at
+two points in training.
 
 Kernel layouts follow Keras: Conv2D ``(kh, kw, in, out)``, Conv1D
 ``(k, in, out)`` (drawn as ``1 x k`` strips), DepthwiseConv2D
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidInputError
+from ..render import colorize, mosaic, to_unit, upscale_nearest
 
 __all__ = [
     "FilterMosaic",
@@ -29,19 +32,9 @@ __all__ = [
     "symmetric_scale",
 ]
 
-# blue -> white -> red anchors at -1, -0.5, 0, 0.5, 1 (a colour-blind-safe diverging ramp)
-_ANCHOR_POSITIONS = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
-_ANCHOR_COLORS = np.array(
-    [
-        [33, 102, 172],
-        [146, 197, 222],
-        [247, 247, 247],
-        [244, 165, 130],
-        [178, 24, 43],
-    ],
-    dtype=np.float64,
-)
-BACKGROUND = (64, 64, 64)
+DIVERGING_CMAP = "RdBu_r"
+SEQUENTIAL_CMAP = "viridis"
+BACKGROUND = 64  # dark grey between tiles, so white (zero) tiles keep their edges
 
 
 @dataclass(frozen=True)
@@ -69,17 +62,16 @@ def symmetric_scale(*arrays) -> float:
     return top if top > 0 else 1.0
 
 
+def _valid_scale(scale) -> float:
+    return float(scale) if scale is not None and np.isfinite(scale) and scale > 0 else 1.0
+
+
 def diverging_colors(values, scale: float) -> np.ndarray:
-    """Map values in ``[-scale, scale]`` to uint8 RGB (``values.shape + (3,)``);
-    values outside are clipped, NaN is drawn black."""
-    values = np.asarray(values, dtype=np.float64)
-    scale = float(scale) if scale and np.isfinite(scale) and scale > 0 else 1.0
-    t = np.clip(np.nan_to_num(values / scale, nan=0.0), -1.0, 1.0)
-    out = np.empty(values.shape + (3,), dtype=np.float64)
-    for c in range(3):
-        out[..., c] = np.interp(t, _ANCHOR_POSITIONS, _ANCHOR_COLORS[:, c])
-    out[np.isnan(values)] = 0
-    return np.round(out).astype(np.uint8)
+    """Map values in ``[-scale, scale]`` to uint8 RGB (``values.shape + (3,)``)
+    through the diverging map; values outside are clipped, NaN is drawn as 0."""
+    values = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, posinf=np.inf, neginf=-np.inf)
+    values = np.clip(values, -_valid_scale(scale), _valid_scale(scale))
+    return colorize(values, DIVERGING_CMAP, vmax=_valid_scale(scale), symmetric=True)
 
 
 def _as_4d(kernel) -> np.ndarray:
@@ -93,13 +85,6 @@ def _as_4d(kernel) -> np.ndarray:
     if kernel.dtype.kind not in "fiu":
         raise InvalidInputError(f"kernel values must be numbers, got dtype {kernel.dtype}")
     return kernel.astype(np.float64)
-
-
-def _grid(n, columns=None):
-    if columns is None:
-        columns = int(np.ceil(np.sqrt(n)))
-    columns = max(1, min(columns, n))
-    return int(np.ceil(n / columns)), columns
 
 
 def filter_mosaic(
@@ -125,36 +110,24 @@ def filter_mosaic(
     kh, kw, cin, cout = k.shape
     if scale is None:
         scale = symmetric_scale(k)
-    scale = float(scale) if scale and np.isfinite(scale) and scale > 0 else 1.0
+    scale = _valid_scale(scale)
     zoom = max(1, int(np.ceil(min_tile_px / max(kh, kw))))
     rgb = (cin == 3) if rgb is None else bool(rgb)
     if rgb and cin != 3:
         raise InvalidInputError(f"colour tiles need a kernel over 3 input channels, this one has {cin}")
     if rgb:
-        tiles = np.moveaxis(k, 3, 0)  # (out, kh, kw, 3)
+        tiles = np.nan_to_num(np.moveaxis(k, 3, 0)[:max_tiles])  # (out, kh, kw, 3)
         total = cout
-        tiles = tiles[:max_tiles]
-        colored = np.clip(0.5 + np.nan_to_num(tiles) / (2 * scale), 0.0, 1.0)
-        colored = np.round(colored * 255).astype(np.uint8)
-        rows, cols = _grid(len(colored))
+        colored = np.round(to_unit(tiles, vmax=scale, symmetric=True) * 255).astype(np.uint8)
+        columns = None
     else:
         tiles = np.transpose(k, (3, 2, 0, 1)).reshape(cout * cin, kh, kw)  # filter-major
         total = len(tiles)
-        tiles = tiles[:max_tiles]
-        colored = diverging_colors(tiles, scale)
-        rows, cols = _grid(len(colored), columns=cin if 2 <= cin <= 16 else None)
-    n = len(colored)
-    th, tw = kh * zoom, kw * zoom
-    height = rows * th + (rows + 1) * gap
-    width = cols * tw + (cols + 1) * gap
-    image = np.empty((height, width, 3), dtype=np.uint8)
-    image[:] = BACKGROUND
-    big = colored.repeat(zoom, axis=1).repeat(zoom, axis=2)
-    for i in range(n):
-        r, c = divmod(i, cols)
-        y = gap + r * (th + gap)
-        x = gap + c * (tw + gap)
-        image[y : y + th, x : x + tw] = big[i]
+        colored = diverging_colors(tiles[:max_tiles], scale)
+        columns = cin if 2 <= cin <= 16 else None
+    big = np.stack([upscale_nearest(tile, zoom) for tile in colored])
+    grid = mosaic(big, cols=columns, pad=gap, pad_value=BACKGROUND)
+    image, rows, cols, n = grid.image, grid.rows, grid.cols, len(colored)
     return FilterMosaic(
         image=image,
         scale=scale,
@@ -167,20 +140,13 @@ def filter_mosaic(
     )
 
 
-# dark purple -> teal -> yellow, perceptually ordered: old snapshots dark, recent bright
-_SEQUENTIAL_ANCHORS = np.array(
-    [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=np.float64
-)
-
-
 def sequential_colors(n: int) -> list[str]:
     """``n`` hex colours ordered from dark purple (first) to yellow (last)."""
     if n <= 0:
         return []
-    t = np.linspace(0.0, 1.0, n) if n > 1 else np.array([1.0])
-    positions = np.linspace(0.0, 1.0, len(_SEQUENTIAL_ANCHORS))
-    rgb = np.stack([np.interp(t, positions, _SEQUENTIAL_ANCHORS[:, c]) for c in range(3)], axis=1)
-    return ["#%02x%02x%02x" % tuple(int(round(x)) for x in row) for row in rgb]
+    positions = np.linspace(0.0, 1.0, n) if n > 1 else np.array([1.0])
+    rgb = colorize(positions, SEQUENTIAL_CMAP, vmin=0.0, vmax=1.0)
+    return ["#%02x%02x%02x" % tuple(int(x) for x in row) for row in rgb]
 
 
 def filter_change_mosaics(kernel_before, kernel_after, **options) -> tuple[FilterMosaic, FilterMosaic, FilterMosaic]:

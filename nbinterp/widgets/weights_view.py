@@ -9,28 +9,18 @@ text, never as HTML.
 
 from __future__ import annotations
 
-import io
-
 import bqplot
 import ipywidgets as widgets
 import numpy as np
 
+from ..render import to_png
 from ..weights.filter_mosaic import filter_change_mosaics, sequential_colors
 from ..weights.histograms import DEFAULT_NEAR_ZERO_EPS
 
-__all__ = ["WeightHistoryView", "WeightComparisonView", "png_bytes"]
+__all__ = ["WeightHistoryView", "WeightComparisonView"]
 
 POOLED = "all trainable"
 _HIGHLIGHT = "#d62728"
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    """Encode a uint8 (H, W, 3) image as PNG."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _figure(marks, axes, title, height="260px", width=None):
@@ -297,7 +287,7 @@ class WeightHistoryView(widgets.VBox):
         )
         for caption, image, label, mosaic in zip(self.filter_captions, self.filter_images, captions, self.filter_mosaics):
             caption.value = label
-            image.value = png_bytes(mosaic.image)
+            image.value = to_png(mosaic.image)
         first, _, diff = self.filter_mosaics
         shown = "" if first.shown == first.total else f" (first {first.shown} of {first.total} tiles)"
         self.filter_scale_label.value = (

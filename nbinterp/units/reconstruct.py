@@ -114,7 +114,8 @@ def _channel_map_function(target, entry, key):
             (out,) = plan.run([x], [key])
             return tf.gather(out[0], channel, axis=-1)
 
-        return tf.function(channel_map, reduce_retracing=True, autograph=False)
+        spec = tf.TensorSpec((1,) + target.input_shape, tf.as_dtype(target.input_dtype))
+        return tf.function(channel_map, input_signature=[spec, tf.TensorSpec([], tf.int32)], autograph=False)
 
     return cached_function(target.model, ("channel_map", entry.path), build)
 
@@ -151,7 +152,8 @@ def _gradient_function(target, entry, key, method, rank):
                 unit = tf.gather_nd(out[0], where[None])[0]
             return tape.gradient(unit, x), unit
 
-        return tf.function(unit_gradient, reduce_retracing=True, autograph=False)
+        spec = tf.TensorSpec((1,) + target.input_shape, tf.as_dtype(target.input_dtype))
+        return tf.function(unit_gradient, input_signature=[spec, tf.TensorSpec([rank], tf.int32)], autograph=False)
 
     return cached_function(target.model, ("reconstruct", entry.path, method), build)
 

@@ -62,6 +62,12 @@ class ByteBudgetCache:
             self.nbytes += size
             return True
 
+    def discard(self, key):
+        """Remove ``key`` if present."""
+        with self._lock:
+            if key in self._data:
+                self.nbytes -= self._data.pop(key)[1]
+
     def clear(self):
         with self._lock:
             self._data.clear()

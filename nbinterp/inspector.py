@@ -260,10 +260,26 @@ class Inspector:
         return [np.asarray(o) for o in outs]
 
     def activations(self, layer, images) -> np.ndarray:
-        """Output of ``layer`` for ``images`` (one image or a batch): ``(N, *output_shape[1:])``."""
+        """Output of ``layer`` for ``images`` (one image or a batch): ``(N, *output_shape[1:])``.
+
+        For layers with a kernel the same forward pass also caches the layer's
+        input, so a kernel response that follows costs only its convolution."""
         entry = self.plan.resolve(layer)
         key = self.plan.output_key(entry.path)
-        return self._cached("out", entry.path, images, lambda b: self._outputs([key], b)[0])
+        op = getattr(entry, "op", None)
+        if op is None or _kernel_variable(op) is None or len(entry.in_keys) != 1:
+            return self._cached("out", entry.path, images, lambda b: self._outputs([key], b)[0])
+        in_key = entry.in_keys[0]
+        raw = _to_numpy(images)
+        digest = _image_digest(raw)
+        hit = self.cache.get(("out", entry.path, digest))
+        if hit is not None:
+            return hit
+        out, layer_in = self._outputs([key, in_key], self.batch(raw))
+        for what, value in (("in", layer_in), ("out", out)):
+            value.setflags(write=False)
+            self.cache.put((what, entry.path, digest), value)
+        return out
 
     def pre_activations(self, layer, images) -> np.ndarray:
         """Output of ``layer`` before its activation function (e.g. before ReLU)."""
@@ -347,72 +363,82 @@ class Inspector:
         return np.asarray(out)[0]
 
     def _response_function(self, entry):
-        want = ("response", entry.path)
-        fn = self._functions.get(want)
-        if fn is not None:
-            return fn
+        """Compiled single-kernel convolution for ``entry``'s layer configuration.
+
+        Kernel and bias are arguments, so every layer sharing strides,
+        padding, dilation and groups (all 3x3 'same' convs of VGG16, say)
+        shares one trace."""
         op = entry.op
         rank = len(op.kernel_size) if hasattr(op, "kernel_size") else 2
         depthwise = isinstance(op, keras.layers.DepthwiseConv2D)
-        strides = tuple(op.strides)
-        dilation = tuple(op.dilation_rate)
+        strides = tuple(int(v) for v in op.strides)
+        dilation = tuple(int(v) for v in op.dilation_rate)
         padding = op.padding
-        groups = getattr(op, "groups", 1) or 1
+        groups = int(getattr(op, "groups", 1) or 1)
         kernel_var = _kernel_variable(op)
         bias_var = getattr(op, "bias", None)
-        kernel_size = tuple(int(d) for d in kernel_var.shape[:rank])
-
-        def convolve(x_part, w):
-            pad = padding
-            if padding == "causal":
-                left = dilation[0] * (kernel_size[0] - 1)
-                x_part = tf.pad(x_part, [[0, 0], [left, 0], [0, 0]])
-                pad = "valid"
-            return tf.nn.convolution(
-                tf.cast(x_part, w.dtype), w, strides=strides, padding=pad.upper(), dilations=dilation
-            )[..., 0]
-
-        def kernel_and_input(x, k):
-            kernel = tf.convert_to_tensor(kernel_var)
-            if depthwise:
-                mult = tf.shape(kernel)[-1]
-                channel = k // mult
-                return kernel[..., channel, k % mult][..., None, None], tf.gather(x, [channel], axis=-1), channel
-            w = tf.gather(kernel, [k], axis=-1)  # (..., in/groups, 1)
-            if groups == 1:
-                return w, x, 0
-            per_group_in = tf.shape(x)[-1] // groups
-            group = k // (tf.shape(kernel)[-1] // groups)
-            x_part = x[..., group * per_group_in : (group + 1) * per_group_in]
-            x_part = tf.ensure_shape(x_part, [None] * (rank + 1) + [int(kernel_var.shape[-2])])
-            return w, x_part, group * per_group_in
-
-        def full(x, k):
-            """All input channels, plus the bias."""
-            self.trace_count += 1
-            w, x_part, _ = kernel_and_input(x, k)
-            out = convolve(x_part, w)
-            if bias_var is not None:
-                out = out + tf.gather(tf.convert_to_tensor(bias_var), k)
-            return out
-
-        def one_channel(x, k, c):
-            """The contribution of input channel c alone (no bias)."""
-            self.trace_count += 1
-            w, x_part, first = kernel_and_input(x, k)
-            if depthwise:
-                return convolve(x_part, w)
-            local = c - first
-            return convolve(tf.gather(x_part, [local], axis=-1), tf.gather(w, [local], axis=-2))
-
-        spec_x = tf.TensorSpec([None] * (rank + 2), tf.float32)
-        scalar = tf.TensorSpec([], tf.int32)
-        full_fn = tf.function(distinct(full), input_signature=[spec_x, scalar])
-        one_fn = tf.function(distinct(one_channel), input_signature=[spec_x, scalar, scalar])
+        kernel_size = tuple(int(d) for d in kernel_var.shape[:rank + 1])  # taps and input channels
+        config = ("response", rank, depthwise, strides, dilation, padding, groups, kernel_size)
+        with self._functions_lock:
+            pair = self._functions.get(config)
+            if pair is None:
+                pair = _compile_response(self, rank, depthwise, strides, dilation, padding, groups, kernel_size)
+                self._functions[config] = pair
+        full_fn, one_fn = pair
+        kernel = tf.convert_to_tensor(kernel_var)
+        bias = tf.convert_to_tensor(bias_var) if bias_var is not None else tf.zeros([kernel.shape[-1] * (kernel.shape[-2] if depthwise else 1)], kernel.dtype)
 
         def fn(x, k, c):
-            return full_fn(x, k) if int(c) < 0 else one_fn(x, k, c)
+            return full_fn(x, kernel, bias, k) if int(c) < 0 else one_fn(x, kernel, k, c)
 
-        with self._functions_lock:
-            self._functions[want] = fn
         return fn
+
+
+def _compile_response(owner, rank, depthwise, strides, dilation, padding, groups, kernel_size):
+    """The two compiled functions behind ``Inspector.kernel_response`` for one layer configuration."""
+
+    def convolve(x_part, w):
+        pad = padding
+        if padding == "causal":
+            left = dilation[0] * (kernel_size[0] - 1)
+            x_part = tf.pad(x_part, [[0, 0], [left, 0], [0, 0]])
+            pad = "valid"
+        return tf.nn.convolution(
+            tf.cast(x_part, w.dtype), w, strides=strides, padding=pad.upper(), dilations=dilation
+        )[..., 0]
+
+    def kernel_and_input(x, kernel, k):
+        if depthwise:
+            mult = tf.shape(kernel)[-1]
+            channel = k // mult
+            return kernel[..., channel, k % mult][..., None, None], tf.gather(x, [channel], axis=-1), channel
+        w = tf.gather(kernel, [k], axis=-1)  # (..., in/groups, 1)
+        if groups == 1:
+            return w, x, 0
+        per_group_in = tf.shape(x)[-1] // groups
+        group = k // (tf.shape(kernel)[-1] // groups)
+        x_part = x[..., group * per_group_in : (group + 1) * per_group_in]
+        x_part = tf.ensure_shape(x_part, [None] * (rank + 1) + [kernel.shape[-2]])
+        return w, x_part, group * per_group_in
+
+    def full(x, kernel, bias, k):
+        """All input channels, plus the bias."""
+        owner.trace_count += 1
+        w, x_part, _ = kernel_and_input(x, kernel, k)
+        return convolve(x_part, w) + tf.gather(bias, k)
+
+    def one_channel(x, kernel, k, c):
+        """The contribution of input channel c alone (no bias)."""
+        owner.trace_count += 1
+        w, x_part, first = kernel_and_input(x, kernel, k)
+        if depthwise:
+            return convolve(x_part, w)
+        local = c - first
+        return convolve(tf.gather(x_part, [local], axis=-1), tf.gather(w, [local], axis=-2))
+
+    spec_x = tf.TensorSpec([None] * (rank + 2), tf.float32)
+    spec_k = tf.TensorSpec(list(kernel_size) + [None], tf.float32)
+    scalar = tf.TensorSpec([], tf.int32)
+    full_fn = tf.function(distinct(full), input_signature=[spec_x, spec_k, tf.TensorSpec([None], tf.float32), scalar])
+    one_fn = tf.function(distinct(one_channel), input_signature=[spec_x, spec_k, scalar, scalar])
+    return full_fn, one_fn

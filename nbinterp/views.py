@@ -274,19 +274,21 @@ def activation_grid(ins, layer, image, shared_scale=True, page=0):
     pages = -(-n // PAGE_SIZE)
     page = check_index(page, pages, "page")
     first, last = page * PAGE_SIZE, min(n, (page + 1) * PAGE_SIZE)
-    chunk = np.moveaxis(maps[..., first:last], -1, 0)  # (n_page, H, W)
+    lows, highs = maps.min(axis=(0, 1)), maps.max(axis=(0, 1))
+    chunk = maps[..., first:last]
+    factor = -(-max(chunk.shape[:2]) // GRID_TILE_MAX_PX)
+    if factor > 1:  # shrink big maps by block averages before colouring (the enlarged view keeps full size)
+        h, w = (chunk.shape[0] // factor) * factor, (chunk.shape[1] // factor) * factor
+        chunk = chunk[:h, :w].reshape(h // factor, factor, w // factor, factor, -1).mean(axis=(1, 3))
+    chunk = np.moveaxis(chunk, -1, 0)  # (n_page, h, w)
     if shared_scale:
-        tiles = render.colorize(chunk, "viridis", vmin=float(maps.min()), vmax=float(maps.max()))
+        tiles = render.colorize(chunk, "viridis", vmin=float(lows.min()), vmax=float(highs.max()))
     else:
-        tiles = np.stack([render.colorize(t, "viridis") for t in chunk])
-    if max(tiles.shape[1:3]) > GRID_TILE_MAX_PX:
-        factor = GRID_TILE_MAX_PX / max(tiles.shape[1:3])
-        size = (max(1, round(tiles.shape[1] * factor)), max(1, round(tiles.shape[2] * factor)))
-        tiles = np.stack([render.resize(t, size) for t in tiles])
-    else:
+        tiles = np.stack([render.colorize(t, "viridis", vmin=lows[first + i], vmax=highs[first + i])
+                          for i, t in enumerate(chunk)])
+    if factor == 1:
         tiles = np.stack([_enlarge(t) for t in tiles])
     grid = render.mosaic(tiles, pad=2)
-    lows, highs = maps.min(axis=(0, 1)), maps.max(axis=(0, 1))
     regions = [
         {"id": first + i, "x": x, "y": y, "w": w, "h": h,
          "title": f"channel {first + i}: min {lows[first + i]:+.3f}, max {highs[first + i]:+.3f}"}

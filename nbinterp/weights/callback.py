@@ -126,7 +126,8 @@ class SnapshotCallback(keras.callbacks.Callback):
                 if step % self.interval != 0:
                     return  # this snapshot is off the coarser grid; the next one on it will be taken
             if history.nbytes + size > self.max_bytes:
-                self._stop(f"max_bytes={self.max_bytes} holds fewer than two snapshots of {size} bytes")
+                room = "one snapshot" if len(history) == 0 else "the first snapshot and one more"
+                self._stop(f"max_bytes={self.max_bytes} cannot hold {room} of {size} bytes each")
                 return
         history.add(copy_weights(self._pairs), label=label, step=step)
 

@@ -244,3 +244,22 @@ def test_export_png_and_figure(explorer):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     figure = explorer.figure("Filters")
     assert len(figure.axes) == 2
+
+
+def test_gradcam_explains_the_selected_layer(explorer, digits):
+    explorer.tabs.selected_index = 3
+    explorer.layer.value = "conv2"
+    explorer.method.value = "gradcam"
+    explorer.image.value = 2
+    explorer.opacity.value = 0.5
+    explorer.wait()
+    heat = nbinterp.attribute(explorer.model, digits.images[2], method="gradcam", layer="conv2")[0]
+    assert canvas_equals(explorer.saliency_canvas, views.saliency_view(heat, digits.images[2], 0.5)["overlay"])
+    explorer.layer.value = "predictions"  # no feature map: Grad-CAM falls back to its default layer
+    explorer.wait()
+    heat = nbinterp.attribute(explorer.model, digits.images[2], method="gradcam")[0]
+    assert canvas_equals(explorer.saliency_canvas, views.saliency_view(heat, digits.images[2], 0.5)["overlay"])
+    assert "⚠" not in explorer.status.value
+    explorer.method.value = "gradient"
+    explorer.tabs.selected_index = 2
+    explorer.wait()

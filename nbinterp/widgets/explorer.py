@@ -451,12 +451,14 @@ class Explorer(W.VBox):
             self._last["bars"] = bar_key
         target = indices[0] if s["target"] < 0 else s["target"]
         self.class_bars.selected = [indices.index(target)] if target in indices else []
-        key = ("heat", s["image"], s["method"], tuple(sorted(s["options"].items())), target)
+        layer = self._attribution_layer(s["method"], s["layer"])
+        key = ("heat", s["image"], s["method"], tuple(sorted(s["options"].items())), target, layer)
         if self._last.get("heat") != key:
             self.progress.layout.visibility = "visible"
             self.progress.value = 10
+            self.progress.description = "computing"
             try:
-                heat = attribution.attribute(self.model, image, target=target, method=s["method"],
+                heat = attribution.attribute(self.model, image, target=target, method=s["method"], layer=layer,
                                              preprocess=self.preprocess, **s["options"])[0]
             finally:
                 self.progress.value = 100
@@ -476,6 +478,18 @@ class Explorer(W.VBox):
                 f" ({self.class_names[target]})" if self.class_names and target < len(self.class_names) else "")
             self._apply(self.saliency_canvas, overlay_key, lambda: picture, generation)
             self.tokens_html.value = result.get("html", "")
+
+    def _attribution_layer(self, method, layer):
+        """Layer-based methods (Grad-CAM, ...) explain the selected layer when it has a
+        spatial feature map; otherwise they pick their own default layer."""
+        from .. import attribution
+
+        if not getattr(attribution.METHODS[method], "uses_layer", False) or method == "cam":
+            return None
+        shape = self.inspector.layer(layer).output_shape
+        if len(shape) == 4 and all(d is not None and d > 1 for d in shape[1:3]):
+            return layer
+        return None
 
     # ----------------------------------------------------------------- status
     def _summary_line(self, s):

@@ -58,6 +58,21 @@ def cached_function(model, key, build):
         return fn
 
 
+def layer_output_shape(target, entry):
+    """Static output shape (batch axis included) of a plan entry (layer or nested model)."""
+    from ..graph import Group
+
+    if isinstance(entry, Group):
+        outputs = entry.model.outputs
+        if len(outputs) == 1:
+            return tuple(None if d is None else int(d) for d in outputs[0].shape)
+    elif entry.node is not None and len(entry.node.outputs) == 1:
+        return tuple(None if d is None else int(d) for d in entry.node.outputs[0].shape)
+    from ..inspector import Inspector
+
+    return tuple(Inspector(target.model).layer(entry.path).output_shape)
+
+
 def cancel_requested(cancel) -> bool:
     """True once ``cancel`` (None, a ``threading.Event`` or a callable) asks to stop."""
     if cancel is None:

@@ -86,7 +86,7 @@ from ..errors import (
     check_index,
 )
 from ..inputs import _to_numpy, as_batch
-from ._common import Progress, Target, cached_function, cancel_requested, cancelled
+from ._common import Progress, Target, cached_function, cancel_requested, cancelled, layer_output_shape
 
 __all__ = [
     "Objective",
@@ -292,7 +292,7 @@ def _value_function(target, objective, entry):
             return tf.reduce_mean(tf.gather(layer_output(x)[0], index[0], axis=-1))
 
     elif objective.kind == "neuron":
-        rank = len(objective_rank_shape(target, entry)) - 1
+        rank = len(layer_output_shape(target, entry)) - 1
 
         def value(x, index):
             where = tf.ensure_shape(tf.concat([index[1:], index[:1]], axis=0), [rank])
@@ -314,12 +314,6 @@ def _relu_passing_gradient(x):
         return dy
 
     return tf.nn.relu(x), grad
-
-
-def objective_rank_shape(target, entry):
-    from ..inspector import Inspector
-
-    return Inspector(target.model).layer(entry.path).output_shape
 
 
 def _step_function(target, objective, entry, param_shape, image_shape, parameterization):
@@ -593,15 +587,13 @@ def _get_step(target, objective, entry, param_shape, image_shape, parameterizati
 
 def _check_objective(target, objective):
     """The layer entry (None for classes) and the int32 index vector of an objective."""
-    from ..inspector import Inspector
-
     if objective.kind == "class":
         outputs = target.model.outputs
         n = int(outputs[0].shape[-1]) if outputs and outputs[0].shape[-1] is not None else None
         c = check_index(objective.index, n, "class") if n is not None else int(objective.index)
         return None, [c]
     entry = target.plan.resolve(objective.layer)
-    shape = Inspector(target.model).layer(entry.path).output_shape
+    shape = layer_output_shape(target, entry)
     if objective.kind == "layer":
         return entry, [0]
     if len(shape) < 2 or shape[-1] is None:

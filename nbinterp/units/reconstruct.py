@@ -34,7 +34,7 @@ import tensorflow as tf
 from ..errors import InputShapeError, InvalidInputError, MethodNotApplicableError, check_index
 from ..graph import _ACTIVATION_LAYERS
 from ..inputs import _to_numpy, as_batch
-from ._common import Target, cached_function
+from ._common import Target, cached_function, layer_output_shape
 
 __all__ = ["reconstruct", "strongest_position", "METHODS"]
 
@@ -87,11 +87,9 @@ def _override_for(method):
 
 
 def _unit_setup(target, layer, channel):
-    from ..inspector import Inspector
-
     entry = target.plan.resolve(layer)
     key = target.plan.output_key(entry.path)
-    shape = Inspector(target.model).layer(entry.path).output_shape
+    shape = layer_output_shape(target, entry)
     if len(shape) < 2 or shape[-1] is None:
         raise MethodNotApplicableError(f"layer {entry.path!r} has no channel axis (output shape {shape})")
     channel = check_index(channel, int(shape[-1]), "channel")

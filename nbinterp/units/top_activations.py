@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from ..errors import InputShapeError, InvalidInputError, MethodNotApplicableError, check_index
 from ..inputs import _to_numpy, as_batch
-from ._common import Progress, Target, cached_function, cancel_requested, cancelled
+from ._common import Progress, Target, cached_function, cancel_requested, cancelled, layer_output_shape
 from .receptive_field import field_finder
 
 __all__ = ["TopActivations", "top_activations", "iter_batches"]
@@ -65,12 +65,6 @@ class TopActivations:
         return len(self.scores)
 
 
-def _layer_shape(target, entry):
-    from ..inspector import Inspector
-
-    return Inspector(target.model).layer(entry.path).output_shape
-
-
 def _scan_function(target, entry, key, strategy):
     plan = target.plan
 
@@ -83,7 +77,9 @@ def _scan_function(target, entry, key, strategy):
     if strategy is None:
         def build():
             spec = tf.TensorSpec((None,) + target.input_shape, tf.as_dtype(target.input_dtype))
-            return tf.function(scan, input_signature=[spec, tf.TensorSpec([], tf.int32)], autograph=False)
+            fn = tf.function(scan, autograph=False)
+            # the concrete function skips tf.function's per-call signature matching
+            return fn.get_concrete_function(spec, tf.TensorSpec([], tf.int32))
 
         fn = cached_function(target.model, ("top_activations", entry.path), build)
         return lambda x, channel: fn(tf.convert_to_tensor(x), channel)
@@ -221,7 +217,7 @@ def top_activations(
     target = Target(model, preprocess)
     entry = target.plan.resolve(layer)
     key = target.plan.output_key(entry.path)
-    out_shape = _layer_shape(target, entry)
+    out_shape = layer_output_shape(target, entry)
     if len(out_shape) < 2 or out_shape[-1] is None:
         raise MethodNotApplicableError(f"layer {entry.path!r} has no channel axis (output shape {out_shape})")
     channel = check_index(channel, int(out_shape[-1]), "channel")
@@ -252,15 +248,21 @@ def top_activations(
             spatial_rank, first_shape, patches, seen, complete,
         )
 
+    def prepare(raw):
+        if len(raw) == 0:
+            return None
+        x = as_batch(raw, expected, target.input_dtype, target.preprocess)
+        if len(raw) != len(x):  # pragma: no cover - as_batch keeps the batch size
+            raise InputShapeError("a batch changed size in preprocessing")
+        return x
+
+    stream = ((raw, prepare(raw)) for raw in iter_batches(data, expected, batch_size))
     try:
-        for raw in iter_batches(data, expected, batch_size):
+        for raw, x in stream:
             if cancel_requested(cancel):
                 raise cancelled("top_activations", finish(False))
-            if len(raw) == 0:
+            if x is None:
                 continue
-            x = as_batch(raw, expected, target.input_dtype, target.preprocess)
-            if len(raw) != len(x):  # pragma: no cover - as_batch keeps the batch size
-                raise InputShapeError("a batch changed size in preprocessing")
             if first_shape is None:
                 first_shape = x.shape[1:]
             scores, args = scan(x, channel_t)
@@ -285,6 +287,8 @@ def top_activations(
     except BaseException as err:
         bar.close("cancelled" if getattr(err, "partial", None) is not None else "error")
         raise
+    finally:
+        stream.close()
     bar.close()
     if seen == 0:
         raise InvalidInputError("the data is empty")

@@ -51,7 +51,8 @@ _LOCK = threading.RLock()
 def trace_count(method: str | None = None) -> int:
     """How many times attribution functions have been traced (compiled).
 
-    With ``method`` (a METHODS name), only that method's traces are counted.
+    With ``method`` (a METHODS name, or "logits" for the forward pass shared
+    by the methods that need the clean prediction), only those traces count.
     A steady count across new images, targets and batch sizes shows that the
     compiled functions are being reused.
     """
@@ -322,19 +323,37 @@ def all_logits(info, x, batch_size):
     return chunked(n, batch_size, body, tf.zeros([n, info.num_classes], tf.float32))
 
 
-def resolve_targets(info, x, targets, batch_size):
-    """Replace negative targets by the top predicted class (a forward pass only when needed)."""
-
-    def predicted():
-        top = tf.argmax(all_logits(info, x, batch_size), axis=-1, output_type=tf.int32)
-        return tf.where(targets < 0, top, targets)
-
-    return tf.cond(tf.reduce_any(targets < 0), predicted, lambda: targets)
-
-
 def per_example(values, rank):
     """Reshape a (B,) tensor so it broadcasts against (B, ...) of ``rank`` axes."""
     return tf.reshape(values, tf.concat([tf.shape(values), tf.ones([rank - 1], tf.int32)], 0))
+
+
+def _logits_function(plan, info):
+    """The shared compiled forward pass ``(x, batch_size) -> logits`` of a model."""
+    with _LOCK:
+        functions = _store(plan)["functions"]
+        function = functions.get("logits")
+        if function is None:
+
+            signature = [
+                tf.TensorSpec((None,) + info.input_shape, tf.as_dtype(info.input_dtype), name="x"),
+                tf.TensorSpec([], tf.int32, name="batch_size"),
+            ]
+            function = tf.function(_Logits(info), input_signature=signature, autograph=False)
+            functions["logits"] = function
+        return function
+
+
+class _Logits:
+    """Python body of the shared logits function (see :class:`_Traced` for why an object)."""
+
+    def __init__(self, info):
+        self.info = info
+
+    def __call__(self, x, batch_size):
+        with _LOCK:
+            _TRACES["logits"] += 1
+        return all_logits(self.info, x, batch_size)
 
 
 # ---------------------------------------------------------------------------
@@ -386,6 +405,12 @@ class Attribution:
     options: dict = {}
     #: whether the method takes ``layer=`` (Grad-CAM and Grad-CAM++)
     uses_layer: bool = False
+    # Methods that never run the model on the input itself (they see noisy,
+    # scaled or occluded copies) get its logits from one shared compiled
+    # forward pass per model: "targets" when only the top class is needed,
+    # "always" when the scores are needed too. Others take the top class
+    # from their own forward pass, inside their compiled function.
+    clean_logits: str | None = None
 
     def __init__(self, model, layer=None, preprocess=None, batch_size=None):
         self.plan = plan_for(model)
@@ -423,8 +448,13 @@ class Attribution:
         """TensorSpecs of the option tensors the compiled function takes after (x, target, batch)."""
         return []
 
-    def _option_values(self, x, options) -> list:
-        """Host values for those tensors, for the batch ``x``."""
+    def _option_values(self, x, options, targets, logits) -> list:
+        """Host values for those tensors, for the batch ``x``.
+
+        ``targets`` are the requested classes (-1: top class, unless
+        ``clean_logits`` resolved them); ``logits`` the clean logits when
+        ``clean_logits`` asked for them, else None.
+        """
         return []
 
     def _build(self):
@@ -441,9 +471,14 @@ class Attribution:
         opts = self._resolve_options(options)
         x = as_batch(images, self.info.input_shape, self.info.input_dtype, self.preprocess)
         targets = self._resolve_targets(target, len(x))
+        batch_size = np.int32(self.batch_size)
+        logits = None
+        if self.clean_logits == "always" or (self.clean_logits == "targets" and (targets < 0).any()):
+            logits = _logits_function(self.plan, self.info)(x, batch_size).numpy()
+            targets = np.where(targets < 0, logits.argmax(axis=1), targets).astype(np.int32)
         function = self._compiled()
-        extra = self._option_values(x, opts)
-        maps, used = function(x, targets, np.int32(self.batch_size), *extra)
+        extra = self._option_values(x, opts, targets, logits)
+        maps, used = function(x, targets, batch_size, *extra)
         self.last_targets = used.numpy().astype(np.int64)
         return self._finish(maps.numpy(), x.shape)
 

@@ -10,7 +10,6 @@ from .base import (
     Attribution,
     chunked,
     per_example,
-    resolve_targets,
     scatter_rows,
     score_gradients,
     sum_rows,
@@ -93,6 +92,7 @@ class InteriorGradients(Attribution):
     name = "interior_gradients"
     label = "Interior gradients"
     options = {"alpha": 0.5}
+    clean_logits = "targets"
 
     def _check_options(self, options):
         alpha = options["alpha"]
@@ -111,7 +111,7 @@ class InteriorGradients(Attribution):
     def _option_specs(self):
         return [tf.TensorSpec([None], tf.float32, name="alpha")]
 
-    def _option_values(self, x, options):
+    def _option_values(self, x, options, targets, logits):
         return [options["alpha"]]
 
     def _build(self):
@@ -120,7 +120,6 @@ class InteriorGradients(Attribution):
         def run(x, targets, batch_size, alphas):
             n = tf.shape(x)[0]
             count = tf.shape(alphas)[0]
-            targets = resolve_targets(info, x, targets, batch_size)
 
             def body(indices, acc):
                 image = indices // count

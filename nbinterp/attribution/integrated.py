@@ -11,7 +11,6 @@ from .base import (
     chunked,
     per_example,
     positive_int,
-    resolve_targets,
     score_gradients,
     sum_rows,
 )
@@ -40,6 +39,7 @@ class IntegratedGradients(Attribution):
     name = "integrated_gradients"
     label = "Integrated gradients"
     options = {"baseline": 0.0, "steps": 50}
+    clean_logits = "targets"
 
     def _check_options(self, options):
         baseline = np.asarray(options["baseline"])
@@ -56,7 +56,7 @@ class IntegratedGradients(Attribution):
         dtype = tf.float32 if self.info.kind == "tokens" else tf.as_dtype(self.info.input_dtype)
         return [tf.TensorSpec(shape, dtype, name="baseline"), tf.TensorSpec([], tf.int32, name="steps")]
 
-    def _option_values(self, x, options):
+    def _option_values(self, x, options, targets, logits):
         full = (len(x),) + self.info.space_shape(x.shape)
         baseline = options["baseline"]
         try:
@@ -73,7 +73,6 @@ class IntegratedGradients(Attribution):
 
         def run(x, targets, batch_size, baseline, steps):
             n = tf.shape(x)[0]
-            targets = resolve_targets(info, x, targets, batch_size)
 
             def body(indices, acc):
                 image = indices // steps

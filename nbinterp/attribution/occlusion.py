@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import InvalidInputError
-from .base import Attribution, all_logits, chunked, class_scores, real_number, sum_rows
+from .base import Attribution, chunked, class_scores, real_number, sum_rows
 
 
 def default_patch(size):
@@ -59,6 +59,7 @@ class Occlusion(Attribution):
     name = "occlusion"
     label = "Occlusion"
     options = {"patch": None, "stride": None, "fill": 0.0}
+    clean_logits = "always"
 
     def _check_options(self, options):
         dims = self.info.spatial_rank
@@ -74,9 +75,10 @@ class Occlusion(Attribution):
             tf.TensorSpec([None], tf.int32, name="cols"),
             tf.TensorSpec([2], tf.int32, name="patch"),
             tf.TensorSpec([], tf.float32, name="fill"),
+            tf.TensorSpec([None], tf.float32, name="base_scores"),
         ]
 
-    def _option_values(self, x, options):
+    def _option_values(self, x, options, targets, logits):
         sizes = x.shape[1:3] if self.info.kind == "image" else x.shape[1:2]
         patch = options["patch"] or tuple(default_patch(s) for s in sizes)
         patch = tuple(min(p, s) for p, s in zip(patch, sizes))
@@ -85,18 +87,16 @@ class Occlusion(Attribution):
         if len(starts) == 1:  # sequences: a single "column" of width 1
             starts.append(np.zeros(1, np.int32))
             patch = patch + (1,)
-        return [starts[0], starts[1], np.asarray(patch, np.int32), np.float32(options["fill"])]
+        base = logits[np.arange(len(x)), targets].astype(np.float32)
+        return [starts[0], starts[1], np.asarray(patch, np.int32), np.float32(options["fill"]), base]
 
     def _build(self):
         info = self.info
         image = info.kind == "image"
         channels = info.has_channels
 
-        def run(x, targets, batch_size, rows, cols, patch, fill):
+        def run(x, targets, batch_size, rows, cols, patch, fill, base):
             n = tf.shape(x)[0]
-            logits = all_logits(info, x, batch_size)
-            targets = tf.where(targets < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), targets)
-            base = class_scores(logits, targets)
             height = tf.shape(x)[1]
             width = tf.shape(x)[2] if image else 1
             n_rows, n_cols = tf.shape(rows)[0], tf.shape(cols)[0]

@@ -11,7 +11,6 @@ from .base import (
     per_example,
     positive_int,
     real_number,
-    resolve_targets,
     score_gradients,
     sum_rows,
 )
@@ -28,11 +27,12 @@ class _NoisyGradients(Attribution):
     """
 
     options = {"samples": 50, "noise": 0.2, "seed": 0}
+    clean_logits = "targets"
     _squares = False
 
     def _check_options(self, options):
         seed = options["seed"]
-        if isinstance(seed, bool) or not isinstance(seed, int) and not hasattr(seed, "__index__"):
+        if isinstance(seed, bool) or not hasattr(seed, "__index__"):
             raise InvalidInputError(f"seed must be an integer, got {seed!r}")
         return {
             "samples": positive_int(options, "samples"),
@@ -47,7 +47,7 @@ class _NoisyGradients(Attribution):
             tf.TensorSpec([], tf.int32, name="seed"),
         ]
 
-    def _option_values(self, x, options):
+    def _option_values(self, x, options, targets, logits):
         return [options["samples"], options["noise"], options["seed"]]
 
     def _combine(self, info, mean, mean_square):
@@ -60,7 +60,6 @@ class _NoisyGradients(Attribution):
 
         def run(x, targets, batch_size, samples, noise, seed):
             n = tf.shape(x)[0]
-            targets = resolve_targets(info, x, targets, batch_size)
             shape = tf.concat([[n], info.space_shape_tensor(x)], 0)
 
             def body(indices, state):

@@ -154,16 +154,26 @@ function el(tag, className) {
 }
 
 function strokeRegion(ctx, region, zoom, colour, width) {
-  const x = Number(region.x) * zoom;
-  const y = Number(region.y) * zoom;
-  const w = Number(region.w) * zoom;
-  const h = Number(region.h) * zoom;
-  ctx.lineWidth = width + 2;
+  // a coloured line with a thin dark edge on both sides, drawn entirely
+  // inside the region's pixels
+  const outer = width + 2;
+  const inset = outer / 2;
+  const x = Number(region.x) * zoom + inset;
+  const y = Number(region.y) * zoom + inset;
+  const w = Number(region.w) * zoom - outer;
+  const h = Number(region.h) * zoom - outer;
+  if (!(w > 0) || !(h > 0)) {
+    // too small on screen for an outline: tint the region instead
+    ctx.fillStyle = colour;
+    ctx.fillRect(Number(region.x) * zoom, Number(region.y) * zoom, Number(region.w) * zoom, Number(region.h) * zoom);
+    return;
+  }
+  ctx.lineWidth = outer;
   ctx.strokeStyle = "rgba(0, 0, 0, 0.7)";
-  ctx.strokeRect(x + width / 2, y + width / 2, w - width, h - width);
+  ctx.strokeRect(x, y, w, h);
   ctx.lineWidth = width;
   ctx.strokeStyle = colour;
-  ctx.strokeRect(x + width / 2, y + width / 2, w - width, h - width);
+  ctx.strokeRect(x, y, w, h);
 }
 
 function render({ model, el: host }) {

@@ -30,7 +30,8 @@ XSS = """
 evil = "<img src=x onerror=alert(1)>"
 clicks = []
 xss = ImageCanvas(np.zeros((4, 4), dtype=np.uint8), scale=10, label=evil,
-                  regions=[{"id": "r1", "x": 2, "y": 0, "w": 2, "h": 4, "title": evil}])
+                  regions=[{"id": "r1", "x": 2, "y": 0, "w": 2, "h": 4, "title": evil}],
+                  highlight="r1")
 def on_click(event):
     clicks.append(event)
     xss.label = f"clicked x={event['x']} y={event['y']} id={event['id']} n={event['n']}"
@@ -91,6 +92,16 @@ def test_canvas_draws_exact_pixels_and_text_only_captions(page, browser_log, scr
     assert xss_root.locator(".nbinterp-canvas-label").text_content() == evil
     assert page.locator(".jp-OutputArea img[src='x']").count() == 0
     assert xss_root.locator("img").count() == 0
+
+    # the highlighted region is outlined on the overlay, nothing outside it
+    alpha = np.array(
+        xss_root.locator("canvas.nbinterp-canvas-overlay").evaluate(
+            """(c) => Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)"""
+        ),
+        dtype=np.uint8,
+    ).reshape(40, 40, 4)[..., 3]
+    assert alpha[:, 20:].any() and alpha[:, :20].max() == 0
+    assert alpha[5:35, 25:35].max() == 0  # outline only, not filled
 
     # hovering the region shows its title, also as text
     canvas = xss_root.locator("canvas.nbinterp-canvas")

@@ -236,3 +236,49 @@ def test_text_progress_line(model, capsys):
     assert "maximize" in err and "3/3" in err
     nbinterp.maximize(model, 1, steps=3, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_notebook_progress_is_a_widget(monkeypatch):
+    from nbinterp.units import _common
+
+    monkeypatch.setattr(_common, "in_notebook_kernel", lambda: True)
+    bar = _common.Progress(5, "maximize")
+    assert bar._widget is not None
+    for i in range(1, 6):
+        bar.update(i, "objective 1.0")
+    bar.close()
+    assert bar._widget.value == 5 and bar._widget.max == 5 and bar._widget.bar_style == "success"
+    cancelled = _common.Progress(None, "top 9")
+    cancelled.update(3)
+    cancelled.close("cancelled")
+    assert cancelled._widget.bar_style == "danger"
+
+
+def test_preprocess_is_part_of_the_compiled_step():
+    """A model with Rescaling inside equals the same convs with the scaling given as preprocess."""
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((10, 10, 1))
+    conv = keras.layers.Conv2D(3, 3, activation="relu", name="conv")
+    inside = keras.Model(inp, conv(keras.layers.Rescaling(1 / 255)(inp)))
+    inp2 = keras.Input((10, 10, 1))
+    outside = keras.Model(inp2, keras.layers.Conv2D(3, 3, activation="relu", name="conv")(inp2))
+    outside.get_layer("conv").set_weights(conv.get_weights())
+    a = nbinterp.maximize(inside, mx.Channel("conv", 1), steps=6, **quiet())
+    b = nbinterp.maximize(nbinterp.Inspector(outside, preprocess=lambda x: x / 255.0), mx.Channel("conv", 1), steps=6, **quiet())
+    assert a.input_range == b.input_range == (0.0, 255.0)
+    np.testing.assert_allclose(a.objective, b.objective, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(a.image, b.image, atol=1e-2)
+
+
+def test_fourier_start_round_trip_and_octave_errors(model, digit):
+    res = nbinterp.maximize(model, 1, steps=0, start=digit, parameterization="fourier", **quiet())
+    assert res.steps_done == 0
+    np.testing.assert_allclose(res.image, digit.astype(np.float32), atol=1.0)
+
+    inp = keras.Input((12, 12, 1))
+    x = keras.layers.Conv2D(2, 3, name="conv")(inp)
+    flat = keras.Model(inp, keras.layers.Dense(3)(keras.layers.Flatten()(x)))
+    start = np.zeros((12, 12, 1), np.float32)
+    nbinterp.maximize(flat, mx.Channel("conv", 0), steps=1, octaves=2, start=start, **quiet())  # convs take any size
+    with pytest.raises(nbinterp.errors.NotSupportedError):
+        nbinterp.maximize(flat, 0, steps=1, octaves=2, start=start, **quiet())  # the Dense after Flatten does not

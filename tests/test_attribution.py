@@ -440,6 +440,18 @@ def test_text_integrated_gradients_completeness(text):
     np.testing.assert_allclose(maps.sum(axis=1), f_x - f_0, rtol=0.01)
 
 
+def test_padding_tokens_get_no_attribution():
+    keras.utils.set_random_seed(0)
+    tokens = keras.Input((10,), dtype="int32")
+    e = keras.layers.Embedding(20, 4, mask_zero=True)(tokens)
+    out = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling1D()(e))
+    model = keras.Model(tokens, out)
+    ids = np.array([[1, 2, 3, 4, 0, 0, 0, 0, 0, 0]])
+    for name in ("gradient", "integrated_gradients"):
+        maps = attribute(model, ids, target=1, method=name)
+        assert np.all(maps[0, 4:] == 0) and np.all(maps[0, :4] != 0), name
+
+
 # ---------------------------------------------------------------------------
 # contract over every method and model kind
 
@@ -555,6 +567,22 @@ def test_trace_counts_stay_flat():
     attribute(model, images(4), method="gradcam", layer="conv1")
     assert trace_count() == before + 1
     assert trace_count("gradcam") >= 2
+
+
+def test_any_image_size_without_retracing():
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(x))
+    names = ("gradient", "occlusion", "gradcam", "cam")
+    for name in names:
+        attribute(model, images(1, size=9), method=name)
+    before = trace_count()
+    for name in names:
+        for size in (9, 16, 23):
+            assert attribute(model, images(2, size=size), method=name).shape == (2, size, size)
+    assert trace_count() == before
 
 
 # ---------------------------------------------------------------------------

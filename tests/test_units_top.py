@@ -80,6 +80,29 @@ def test_patches_are_the_clipped_receptive_fields(model, digits):
     np.testing.assert_array_equal(without.boxes, res.boxes)
 
 
+def test_preprocess_feeds_the_model_but_results_keep_the_raw_data(model, digits):
+    invert = lambda x: 255.0 - x  # noqa: E731
+    images = digits.images[:120]
+    res = top_activations(Inspector(model, preprocess=invert), "conv2", 4, images, k=5, batch_size=32)
+    scores, order, positions = brute_force(model, "conv2", 4, 255 - images, k=5)
+    np.testing.assert_array_equal(res.indices, order)
+    np.testing.assert_array_equal(res.positions, positions)
+    np.testing.assert_array_equal(res.images, images[order])  # raw, not inverted
+    top, left, bottom, right = res.boxes[0]
+    np.testing.assert_array_equal(res.patches[0], images[order[0]][top:bottom, left:right])
+
+
+def test_layers_inside_nested_models():
+    model, _ = _random_net("conv2d")
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((45, 27, 25, 2)).astype(np.float32)
+    res = top_activations(model, "block/inner", 1, data, k=4, batch_size=16)
+    acts = model.predict(data, verbose=0)[..., 1].reshape(45, -1)
+    np.testing.assert_array_equal(res.indices, np.argsort(-acts.max(axis=1), kind="stable")[:4])
+    for pos, box in zip(res.positions, res.boxes):
+        assert tuple(box) == receptive_field(model, "block/inner", pos).box((27, 25))
+
+
 def test_dense_layer_units_see_the_whole_image(model, digits):
     res = top_activations(model, "predictions", 3, digits.images[:50], k=4)
     assert res.positions.shape == (4, 0)

@@ -17,12 +17,25 @@ The submodules keep the names of the functions they define, so
 ``maximize.Class``, ...); the functions themselves are ``nbinterp.maximize``,
 ``nbinterp.top_activations`` and ``nbinterp.reconstruct``.
 
-Long computations share one protocol: ``progress=True`` shows a progress bar
-(an ipywidgets bar in a notebook kernel, else one line on stderr),
-``callback`` is called after every step or batch, and ``cancel`` (a
-``threading.Event`` or a callable returning True) stops the work before the
-next step and raises :class:`nbinterp.errors.CancelledError` whose
-``.partial`` attribute holds the result computed so far.
+Long computations share one protocol, meant for running them on a worker
+thread behind a widget:
+
+* ``progress=True`` shows a progress bar (an ipywidgets bar in a notebook
+  kernel, else one line on stderr);
+* ``callback`` is called on the calling thread after every unit of work:
+  ``callback(step, value)`` after each ascent step of ``maximize`` (``step``
+  from 0, ``value`` the objective), ``callback(seen, total)`` after each batch
+  of ``top_activations`` (examples scanned so far; ``total`` is None when the
+  length of the data is unknown);
+* ``cancel`` (a ``threading.Event`` or a callable returning True) is checked
+  before every step or batch; once set, the work stops there and raises
+  :class:`nbinterp.errors.CancelledError` whose ``.partial`` attribute holds the
+  result so far (a ``MaximizeResult`` with ``cancelled=True``, a
+  ``TopActivations`` with ``complete=False``).
+
+Compiled functions are cached per model (weakly, so they go with it) and take
+the class, channel and position as tensors, so switching targets does not
+retrace.
 """
 
 from importlib import import_module

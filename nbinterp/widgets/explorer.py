@@ -180,6 +180,11 @@ class Explorer(W.VBox):
         self.grid_canvas = ImageCanvas(max_width=560)
         self.channel_canvas = ImageCanvas(max_width=280)
         self.saliency_canvas = ImageCanvas(max_width=360)
+        for canvas, css in ((self.filters_canvas, "filters-grid"), (self.kernel_canvas, "filter-selected"),
+                            (self.response_input_canvas, "response-input"), (self.response_kernel_canvas, "response-kernel"),
+                            (self.response_canvas, "response"), (self.grid_canvas, "activation-grid"),
+                            (self.channel_canvas, "activation-channel"), (self.saliency_canvas, "saliency")):
+            canvas.add_class(f"nbinterp-{css}")
         self.tokens_html = W.HTML("")
         self._notes = {title: W.Label(value="") for title in TAB_TITLES}
         import bqplot as bq
@@ -213,7 +218,9 @@ class Explorer(W.VBox):
                            W.HBox([self.response_input_canvas, self.response_kernel_canvas, self.response_canvas])])
         activations = W.VBox([self._notes["Activations"], W.HBox([self.shared_scale, self.page]),
                               W.HBox([self.grid_canvas, self.channel_canvas])])
-        saliency = W.VBox([self._notes["Saliency"], W.HBox([self.saliency_canvas, self.class_chart]), self.tokens_html])
+        # the chart joins its tab when the tab is first shown: bqplot cannot lay out at zero size
+        self._chart_holder = W.Box([])
+        saliency = W.VBox([self._notes["Saliency"], W.HBox([self.saliency_canvas, self._chart_holder]), self.tokens_html])
         arch = W.VBox([self._arch_style, self.architecture, self._arch_totals])
         self.tabs = W.Tab(children=[filters, response, activations, saliency, arch])
         for i, title in enumerate(TAB_TITLES):
@@ -431,6 +438,8 @@ class Explorer(W.VBox):
             self._apply(self.channel_canvas, ("chan", layer, s["image"], channel),
                         lambda: views.activation_channel(ins, layer, image, channel), generation)
         elif title == "Saliency":
+            if s["tab"] == tab and not self._chart_holder.children:
+                self._chart_holder.children = (self.class_chart,)
             self._update_saliency(s, image, generation)
         elif title == "Architecture":
             if self.architecture.value != layer:

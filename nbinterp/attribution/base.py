@@ -328,36 +328,34 @@ def per_example(values, rank):
     return tf.reshape(values, tf.concat([tf.shape(values), tf.ones([rank - 1], tf.int32)], 0))
 
 
-def _logits_function(plan, info):
-    """The shared compiled forward pass ``(x, batch_size) -> logits`` of a model."""
+def _cached_function(plan, key, make):
+    """The concrete function stored under ``key`` for this plan, made and traced on first use.
+
+    Calling the concrete function skips ``tf.function``'s per-call dispatch;
+    its ``input_signature`` is shape-polymorphic, so one trace serves every
+    batch size and image.
+    """
     with _LOCK:
         functions = _store(plan)["functions"]
-        function = functions.get("logits")
-        if function is None:
-
-            signature = [
-                tf.TensorSpec((None,) + info.input_shape, tf.as_dtype(info.input_dtype), name="x"),
-                tf.TensorSpec([], tf.int32, name="batch_size"),
-            ]
-            function = tf.function(_Logits(info), input_signature=signature, autograph=False)
-            functions["logits"] = function
-        return function
+        entry = functions.get(key)
+        if entry is None:
+            entry = functions[key] = [make(), None]
+    if entry[1] is None:  # trace outside the lock; tf.function serialises its own tracing
+        entry[1] = entry[0].get_concrete_function()
+    return entry[1]
 
 
-class _Logits:
-    """Python body of the shared logits function (see :class:`_Traced` for why an object)."""
+def _logits_function(plan, info):
+    """The shared compiled forward pass ``(x, batch_size) -> logits`` of a model."""
 
-    def __init__(self, info):
-        self.info = info
+    def make():
+        signature = [
+            tf.TensorSpec((None,) + info.input_shape, tf.as_dtype(info.input_dtype), name="x"),
+            tf.TensorSpec([], tf.int32, name="batch_size"),
+        ]
+        return tf.function(_Logits(info), input_signature=signature, autograph=False)
 
-    def __call__(self, x, batch_size):
-        with _LOCK:
-            _TRACES["logits"] += 1
-        return all_logits(self.info, x, batch_size)
-
-
-# ---------------------------------------------------------------------------
-# the base class
+    return _cached_function(plan, "logits", make)
 
 
 class _Traced:
@@ -376,6 +374,22 @@ class _Traced:
             _TRACES[self.name] += 1
         maps, used = self.inner(x, targets, batch_size, *options)
         return tf.cast(maps, tf.float32), tf.cast(used, tf.int32)
+
+
+class _Logits:
+    """Python body of the shared logits function; an object for the reason given in :class:`_Traced`."""
+
+    def __init__(self, info):
+        self.info = info
+
+    def __call__(self, x, batch_size):
+        with _LOCK:
+            _TRACES["logits"] += 1
+        return all_logits(self.info, x, batch_size)
+
+
+# ---------------------------------------------------------------------------
+# the base class
 
 
 class Attribution:
@@ -527,14 +541,7 @@ class Attribution:
         return out
 
     def _compiled(self):
-        key = (self.name,) + tuple(self._static_key())
-        with _LOCK:
-            functions = _store(self.plan)["functions"]
-            function = functions.get(key)
-            if function is None:
-                function = self._make_function()
-                functions[key] = function
-        return function
+        return _cached_function(self.plan, (self.name,) + tuple(self._static_key()), self._make_function)
 
     def _make_function(self):
         info = self.info

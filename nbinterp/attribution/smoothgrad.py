@@ -50,7 +50,8 @@ class _NoisyGradients(Attribution):
     def _option_values(self, x, options, targets, logits):
         return [options["samples"], options["noise"], options["seed"]]
 
-    def _combine(self, info, mean, mean_square):
+    @staticmethod
+    def _combine(info, mean, mean_square):
         raise NotImplementedError
 
     def _build(self):
@@ -105,7 +106,8 @@ class SmoothGrad(_NoisyGradients):
     name = "smoothgrad"
     label = "SmoothGrad"
 
-    def _combine(self, info, mean, mean_square):
+    @staticmethod
+    def _combine(info, mean, mean_square):
         return info.reduce(mean, "magnitude")
 
 
@@ -124,7 +126,8 @@ class VarGrad(_NoisyGradients):
     label = "VarGrad"
     _squares = True
 
-    def _combine(self, info, mean, mean_square):
+    @staticmethod
+    def _combine(info, mean, mean_square):
         return info.reduce(tf.maximum(mean_square - tf.square(mean), 0.0), "positive")
 
 
@@ -143,5 +146,6 @@ class SquareGrad(_NoisyGradients):
     label = "SquareGrad"
     _squares = True
 
-    def _combine(self, info, mean, mean_square):
+    @staticmethod
+    def _combine(info, mean, mean_square):
         return info.reduce(mean_square, "positive")

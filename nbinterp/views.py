@@ -359,3 +359,67 @@ def cam_hint(error):
     if isinstance(error, MethodNotApplicableError):
         return str(error)
     return f"{type(error).__name__}: {error}"
+
+
+# ----------------------------------------------------------------- unit views
+def _pad_to(tiles, fill=255):
+    """Pad uint8 tiles of different sizes to the largest (top-left aligned)."""
+    height = max(t.shape[0] for t in tiles)
+    width = max(t.shape[1] for t in tiles)
+    channels = tiles[0].shape[2:] if tiles[0].ndim == 3 else ()
+    out = np.full((len(tiles), height, width) + channels, fill, np.uint8)
+    for i, t in enumerate(tiles):
+        out[i, : t.shape[0], : t.shape[1]] = t
+    return out
+
+
+def _as_rgb(tile):
+    return np.repeat(tile[..., None], 3, axis=-1) if tile.ndim == 2 else tile[..., :3]
+
+
+def _tile_regions(boxes, titles):
+    return [{"id": i, "x": x, "y": y, "w": w, "h": h, "title": t} for i, ((x, y, w, h), t) in enumerate(zip(boxes, titles))]
+
+
+def top_images_view(result, reconstructions):
+    """Pictures for a TopActivations result: the images (receptive field outlined in
+    the patches), their receptive-field patches, and the reconstructions
+    (projections of the unit back to pixels, grey = 0)."""
+    if len(result) == 0:
+        raise NotSupportedError("no examples to rank")
+    titles = [f"example {int(i)}: score {float(s):+.3f}" for i, s in zip(result.indices, result.scores)]
+    images = np.stack([_as_rgb(display_image_tile(im)) for im in result.images])
+    images = np.stack([_enlarge(t, 56) for t in images])
+    grid = render.mosaic(images, cols=3, pad=2)
+    patch_tiles = _pad_to([_enlarge(_as_rgb(display_image_tile(p)), 56) for p in result.patches])
+    patches = render.mosaic(patch_tiles, cols=3, pad=2)
+    recon_tiles = []
+    for r in reconstructions:
+        r = np.asarray(r, np.float32)
+        field = r if r.ndim == 2 else (r[..., 0] if r.shape[-1] == 1 else r)
+        unit = render.to_unit(field, symmetric=True)
+        tile = np.round(unit * 255).astype(np.uint8)
+        recon_tiles.append(_enlarge(_as_rgb(tile), 56))
+    recons = render.mosaic(_pad_to(recon_tiles), cols=3, pad=2)
+    what = f"{result.layer}, channel {result.channel}: top {len(result)} of {result.seen} examples"
+    return {
+        "images": Picture(grid.image, _tile_regions(grid.boxes, titles), what),
+        "patches": Picture(patches.image, _tile_regions(patches.boxes, titles), "receptive-field patches of the strongest position"),
+        "reconstructions": Picture(recons.image, _tile_regions(recons.boxes, titles), "deconvnet reconstructions (grey = 0)"),
+    }
+
+
+def display_image_tile(image):
+    """A raw example (image or 1-D signal) as a uint8 picture."""
+    array = np.asarray(image)
+    if array.ndim == 1 or (array.ndim == 2 and array.shape[-1] > 4 and array.dtype.kind in "iu"):
+        return render.colorize(array.reshape(1, -1).astype(np.float32), "viridis")
+    return render.display_image(array)
+
+
+def maximize_view(result, label):
+    """The image a unit 'wants' (from nbinterp.maximize) with its objective curve in the caption."""
+    picture = _enlarge(_as_rgb(render.display_image(result.image)), 224)
+    curve = result.objective
+    text = f"{label}: objective {float(curve[0]):+.3f} → {float(curve[-1]):+.3f} in {result.steps_done} steps" if len(curve) else label
+    return Picture(picture, [], text)

@@ -263,3 +263,71 @@ def test_gradcam_explains_the_selected_layer(explorer, digits):
     explorer.method.value = "gradient"
     explorer.tabs.selected_index = 2
     explorer.wait()
+
+
+def test_top_images_view_matches_the_scan(explorer, digits):
+    from nbinterp import reconstruct, top_activations
+
+    explorer.layer.value = "conv2"
+    explorer.channel.value = 3
+    explorer.tabs.selected_index = views_tab("Top images")
+    explorer.wait()
+    assert "⚠" not in explorer.status.value, explorer.status.value
+    data = np.stack(explorer._images)
+    result = top_activations(explorer.model, "conv2", 3, data, k=9)
+    recons = [reconstruct(explorer.model, "conv2", 3, im, position=pos) for im, pos in zip(result.images, result.positions)]
+    expected = views.top_images_view(result, recons)
+    assert canvas_equals(explorer.top_images_canvas, expected["images"])
+    assert canvas_equals(explorer.top_patches_canvas, expected["patches"])
+    assert canvas_equals(explorer.top_recon_canvas, expected["reconstructions"])
+    titles = [r["title"] for r in explorer.top_images_canvas.regions]
+    assert titles[0].startswith(f"example {int(result.indices[0])}:")
+    # cached per (layer, channel): coming back is instant and identical
+    explorer.channel.value = 4
+    explorer.wait()
+    explorer.channel.value = 3
+    explorer.wait()
+    assert canvas_equals(explorer.top_images_canvas, expected["images"])
+    explorer.tabs.selected_index = 2
+    explorer.wait()
+
+
+def test_maximize_method_shows_what_a_channel_wants(explorer):
+    explorer.tabs.selected_index = 3
+    explorer.layer.value = "conv3"
+    explorer.channel.value = 2
+    explorer.method.value = "maximize"
+    explorer.method_options["maximize"]["steps"].value = 40
+    explorer.wait()
+    label = explorer.saliency_canvas.label
+    assert "channel 2 of conv3" in label and "40 steps" in label, label
+    start, end = [float(v) for v in label.split("objective ")[1].split(" in ")[0].split(" → ")]
+    assert end > start
+    # the output layer: class visualisation for the chosen target
+    explorer.layer.value = "predictions"
+    explorer.target.value = 7
+    explorer.wait()
+    assert "class 7" in explorer.saliency_canvas.label
+    explorer.method.value = "gradient"
+    explorer.target.value = -1
+    explorer.tabs.selected_index = 2
+    explorer.wait()
+
+
+def test_a_new_selection_cancels_a_running_scan(digits):
+    big = np.concatenate([digits.images] * 4)
+    ex = nbinterp.Explorer(demo.load_model(), digits.images[:4], dataset=big)
+    ex.layer.value = "conv3"
+    ex.tabs.selected_index = views_tab("Top images")
+    ex.channel.value = 1  # starts a scan of the big dataset...
+    ex.channel.value = 5  # ...which this supersedes
+    ex.wait()
+    assert ("top", "conv3", 1) not in ex._top_cache or ex.top_images_canvas.regions
+    assert ex.top_images_canvas.label.startswith("conv3, channel 5")
+    ex.close()
+
+
+def views_tab(title):
+    from nbinterp.widgets.explorer import TAB_TITLES
+
+    return TAB_TITLES.index(title)

@@ -24,7 +24,9 @@ from .canvas import ImageCanvas
 from .updates import LatestWins
 
 MAX_UPLOAD_PIXELS = 40_000_000  # refuse decompression bombs before decoding
-TAB_TITLES = ["Filters", "Kernel response", "Activations", "Saliency", "Architecture"]
+TAB_TITLES = ["Filters", "Kernel response", "Activations", "Saliency", "Top images", "Architecture"]
+MAXIMIZE = "maximize"
+MAXIMIZE_OPTIONS = {"steps": 64, "lr": 0.05, "l2": 0.001, "jitter": 2, "blur_every": 4}
 
 
 def _method_table():
@@ -35,7 +37,18 @@ def _method_table():
         label = getattr(cls, "label", None) or name.replace("_", " ")
         options = dict(getattr(cls, "options", {}) or {})
         table[name] = (label, options)
+    table[MAXIMIZE] = ("Maximize (what the unit wants)", dict(MAXIMIZE_OPTIONS))
     return table
+
+
+def _maximize_defaults(input_shape):
+    """Ascent settings for the model's input size: jitter and blur regularise large
+    images, but on small ones (28x28 digits) they wash out what a unit responds to."""
+    options = dict(MAXIMIZE_OPTIONS)
+    spatial = [d for d in input_shape[:-1] if d is not None]
+    if spatial and max(spatial) < 96:
+        options.update(jitter=0, blur_every=0)
+    return options
 
 
 def _option_widget(name, default):
@@ -60,6 +73,8 @@ class Explorer(W.VBox):
     ``preprocess`` (uint8 or float images; integer token ids for text models).
     ``labels``/``class_names``: optional ground truth and class names.
     ``vocabulary``: optional list mapping token ids to words (text models).
+    ``dataset``: what the "Top images" view ranks (numpy array, iterable of
+    batches or ``tf.data.Dataset``); by default the Explorer's images.
 
     The controls are ordinary ipywidgets: ``explorer.layer``, ``.channel``,
     ``.image``, ``.method`` (``observe``/``link`` work). ``explorer.wait()``
@@ -67,13 +82,15 @@ class Explorer(W.VBox):
     """
 
     def __init__(self, model, images, labels=None, class_names=None, preprocess=None,
-                 vocabulary=None, cache_bytes=512 * 2**20, **kwargs):
+                 vocabulary=None, dataset=None, cache_bytes=512 * 2**20, **kwargs):
         self.inspector = Inspector(model, preprocess=preprocess, cache_bytes=cache_bytes)
         self.model = self.inspector.model
         self.preprocess = preprocess
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         self.vocabulary = vocabulary
         self._images = self._initial_images(images)
+        self.dataset = dataset  # what "Top images" ranks (default: the Explorer's images)
+        self._top_cache = {}
         self._labels = None if labels is None else [int(x) for x in np.asarray(labels).reshape(-1)]
         if self._labels is not None and len(self._labels) != len(self._images):
             raise ValueError(f"got {len(self._labels)} labels for {len(self._images)} images")
@@ -131,6 +148,7 @@ class Explorer(W.VBox):
         self.image = W.Dropdown(description="Image", options=self._image_options(), value=0,
                                 layout=W.Layout(width="340px"))
         self._methods = _method_table()
+        self._methods[MAXIMIZE] = (self._methods[MAXIMIZE][0], _maximize_defaults(ins.input_shape))
         method_options = [(label, name) for name, (label, _) in self._methods.items()]
         self.method = W.Dropdown(description="Method", options=method_options, value="gradient" if "gradient" in self._methods else method_options[0][1],
                                  layout=W.Layout(width="340px"))
@@ -180,10 +198,15 @@ class Explorer(W.VBox):
         self.grid_canvas = ImageCanvas(max_width=560)
         self.channel_canvas = ImageCanvas(max_width=280)
         self.saliency_canvas = ImageCanvas(max_width=360)
+        self.top_images_canvas = ImageCanvas(max_width=300)
+        self.top_patches_canvas = ImageCanvas(max_width=300)
+        self.top_recon_canvas = ImageCanvas(max_width=300)
         for canvas, css in ((self.filters_canvas, "filters-grid"), (self.kernel_canvas, "filter-selected"),
                             (self.response_input_canvas, "response-input"), (self.response_kernel_canvas, "response-kernel"),
                             (self.response_canvas, "response"), (self.grid_canvas, "activation-grid"),
-                            (self.channel_canvas, "activation-channel"), (self.saliency_canvas, "saliency")):
+                            (self.channel_canvas, "activation-channel"), (self.saliency_canvas, "saliency"),
+                            (self.top_images_canvas, "top-images"), (self.top_patches_canvas, "top-patches"),
+                            (self.top_recon_canvas, "top-reconstructions")):
             canvas.add_class(f"nbinterp-{css}")
         self.tokens_html = W.HTML("")
         self._notes = {title: W.Label(value="") for title in TAB_TITLES}
@@ -221,8 +244,10 @@ class Explorer(W.VBox):
         # the chart joins its tab when the tab is first shown: bqplot cannot lay out at zero size
         self._chart_holder = W.Box([])
         saliency = W.VBox([self._notes["Saliency"], W.HBox([self.saliency_canvas, self._chart_holder]), self.tokens_html])
+        top = W.VBox([self._notes["Top images"],
+                      W.HBox([self.top_images_canvas, self.top_patches_canvas, self.top_recon_canvas])])
         arch = W.VBox([self._arch_style, self.architecture, self._arch_totals])
-        self.tabs = W.Tab(children=[filters, response, activations, saliency, arch])
+        self.tabs = W.Tab(children=[filters, response, activations, saliency, top, arch])
         for i, title in enumerate(TAB_TITLES):
             self.tabs.set_title(i, title)
         self.tabs.selected_index = 2
@@ -243,6 +268,7 @@ class Explorer(W.VBox):
         self.filters_canvas.on_click(self._tile_clicked)
         self.class_bars.on_element_click(self._bar_clicked)
         self.architecture.observe(self._row_clicked, names="value")
+        self.architecture.value = self.layer.value
         self.upload.observe(self._uploaded, names="value")
         self.export_button.on_click(lambda _: self._save_png())
         self._method_changed()
@@ -441,9 +467,12 @@ class Explorer(W.VBox):
             if s["tab"] == tab and not self._chart_holder.children:
                 self._chart_holder.children = (self.class_chart,)
             self._update_saliency(s, image, generation)
+        elif title == "Top images":
+            if s["tab"] != tab:
+                return  # a dataset scan runs only while its tab is open
+            self._update_top_images(s, generation)
         elif title == "Architecture":
-            if self.architecture.value != layer:
-                self.architecture.value = layer
+            pass  # the table follows the Layer control through _layer_changed, on the control's thread
 
     def _update_saliency(self, s, image, generation):
         from .. import attribution
@@ -460,6 +489,9 @@ class Explorer(W.VBox):
             self._last["bars"] = bar_key
         target = indices[0] if s["target"] < 0 else s["target"]
         self.class_bars.selected = [indices.index(target)] if target in indices else []
+        if s["method"] == MAXIMIZE:
+            self._update_maximize(s, image, generation)
+            return
         layer = self._attribution_layer(s["method"], s["layer"])
         key = ("heat", s["image"], s["method"], tuple(sorted(s["options"].items())), target, layer)
         if self._last.get("heat") != key:
@@ -488,12 +520,93 @@ class Explorer(W.VBox):
             self._apply(self.saliency_canvas, overlay_key, lambda: picture, generation)
             self.tokens_html.value = result.get("html", "")
 
+    def _cancel_for(self, generation):
+        return lambda: self._updates.superseded(generation)
+
+    def _show_progress(self, fraction):
+        self.progress.value = int(round(100 * min(max(fraction, 0.0), 1.0)))
+
+    def _run_with_progress(self, what, function):
+        """Run a long computation with the progress bar showing; a newer selection cancels it."""
+        from ..errors import CancelledError
+
+        self.progress.description = what
+        self.progress.value = 0
+        self.progress.layout.visibility = "visible"
+        try:
+            return function()
+        except CancelledError:
+            return None
+        finally:
+            self.progress.layout.visibility = "hidden"
+
+    def _update_top_images(self, s, generation):
+        from ..units.reconstruct import reconstruct
+        from ..units.top_activations import top_activations
+
+        layer, channel = s["layer"], s["channel"]
+        shape = self.inspector.layer(layer).output_shape
+        if len(shape) < 3:
+            raise NbinterpError(f"top images need a layer with a spatial output; {layer} outputs {shape}")
+        key = ("top", layer, channel)
+        pictures = self._top_cache.get(key)
+        if pictures is None:
+            data = self.dataset if self.dataset is not None else np.stack(self._images)
+            total = len(data) if hasattr(data, "__len__") else None
+
+            def scan():
+                result = top_activations(
+                    self.inspector, layer, channel, data, k=9, cancel=self._cancel_for(generation),
+                    callback=lambda seen, n: self._show_progress(0.8 * seen / (n or total or max(seen, 1))))
+                recons = []
+                for i, (image, position) in enumerate(zip(result.images, result.positions)):
+                    if self._updates.superseded(generation):
+                        return None
+                    recons.append(reconstruct(self.inspector, layer, channel, image, position=position))
+                    self._show_progress(0.8 + 0.2 * (i + 1) / len(result))
+                return views.top_images_view(result, recons)
+
+            pictures = self._run_with_progress("scanning", scan)
+            if pictures is None:
+                return
+            self._top_cache[key] = pictures
+        for canvas, part in ((self.top_images_canvas, "images"), (self.top_patches_canvas, "patches"),
+                             (self.top_recon_canvas, "reconstructions")):
+            self._apply(canvas, key, lambda p=pictures[part]: p, generation)
+
+    def _update_maximize(self, s, image, generation):
+        from ..units.maximize import Channel, Class, maximize
+
+        layer, options = s["layer"], dict(s["options"])
+        is_output = self.inspector.plan.output_key(layer) == self.inspector.plan.output_keys[0]
+        if is_output:
+            target = views.top_classes(self.inspector, image, 1)[0][0] if s["target"] < 0 else s["target"]
+            objective, label = Class(target), f"class {target} of {self.model.name}"
+        else:
+            if views.channel_count(self.inspector, layer) == 0:
+                raise NbinterpError(f"{layer} has no channels to maximise; pick a conv layer or the output")
+            objective, label = Channel(layer, s["channel"]), f"channel {s['channel']} of {layer}"
+        key = ("maximize", layer, repr(objective), tuple(sorted(options.items())))
+        if self._last.get(id(self.saliency_canvas)) == key:
+            return
+        steps = int(options.get("steps", 64))
+        result = self._run_with_progress("ascent", lambda: maximize(
+            self.model, objective, progress=False, preprocess=self.preprocess,
+            cancel=self._cancel_for(generation),
+            callback=lambda step, value: self._show_progress((step + 1) / steps), **options))
+        if result is None:
+            return
+        picture = views.maximize_view(result, "what " + label + " wants")
+        self._apply(self.saliency_canvas, key, lambda: picture, generation)
+        self.tokens_html.value = ""
+
     def _attribution_layer(self, method, layer):
         """Layer-based methods (Grad-CAM, ...) explain the selected layer when it has a
         spatial feature map; otherwise they pick their own default layer."""
         from .. import attribution
 
-        if not getattr(attribution.METHODS[method], "uses_layer", False) or method == "cam":
+        if method not in attribution.METHODS or not getattr(attribution.METHODS[method], "uses_layer", False) \
+                or method == "cam":
             return None
         shape = self.inspector.layer(layer).output_shape
         if len(shape) == 4 and all(d is not None and d > 1 for d in shape[1:3]):
@@ -525,6 +638,7 @@ class Explorer(W.VBox):
             "Kernel response": [self.response_input_canvas, self.response_kernel_canvas, self.response_canvas],
             "Activations": [self.grid_canvas, self.channel_canvas],
             "Saliency": [self.saliency_canvas],
+            "Top images": [self.top_images_canvas, self.top_patches_canvas, self.top_recon_canvas],
         }
         if view not in canvases:
             raise NbinterpError(f"no picture to export for {view!r}; choose one of {list(canvases)}")

@@ -163,6 +163,38 @@ def test_chunking_does_not_change_results(net, x5):
         np.testing.assert_allclose(pieces, whole, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+@pytest.mark.parametrize(
+    "name, options",
+    [("smoothgrad", {"samples": 3}), ("integrated_gradients", {"steps": 4}),
+     ("interior_gradients", {"alpha": [0.5, 1.0]}), ("occlusion", {})],
+)
+def test_top_class_resolution_matches_explicit_targets(name, options):
+    """Methods that only see perturbed copies resolve the top class from clean rows in their batches."""
+    # a "brightest channel" classifier, so that the top class differs between images
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inp)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inp, keras.layers.Dense(3, activation="softmax", name="predictions")(x))
+    rng = np.random.default_rng(0)
+    kernel = rng.normal(0, 0.05, (3, 3, 3, 4)).astype("float32")
+    kernel[1, 1, :3, :3] += np.eye(3, dtype="float32")
+    model.get_layer("conv").set_weights([kernel, np.zeros(4, "float32")])
+    model.get_layer("predictions").set_weights(
+        [np.eye(4, 3, dtype="float32") * 5 + rng.normal(0, 0.1, (4, 3)).astype("float32"), np.zeros(3, "float32")]
+    )
+    x5 = images(5)
+    x5[np.arange(5), :, :, np.arange(5) % 3] += 1.0
+    top = model.predict(x5, verbose=0).argmax(axis=1)
+    np.testing.assert_array_equal(top, np.arange(5) % 3)
+    for batch_size in (2, 7, 64):
+        method = METHODS[name](model, batch_size=batch_size)
+        automatic = method.attribute(x5, **options)
+        np.testing.assert_array_equal(method.last_targets, top)
+        explicit = method.attribute(x5, target=top, **options)
+        np.testing.assert_allclose(automatic, explicit, rtol=1e-5, atol=1e-7, err_msg=f"{name} {batch_size}")
+
+
 def test_interior_gradients_are_gradients_at_scaled_inputs(net, x5):
     model, logit_model = net
     g3 = tape_gradients(logit_model, 0.3 * x5, [2] * 5)

@@ -51,8 +51,7 @@ _LOCK = threading.RLock()
 def trace_count(method: str | None = None) -> int:
     """How many times attribution functions have been traced (compiled).
 
-    With ``method`` (a METHODS name, or "logits" for the forward pass shared
-    by the methods that need the clean prediction), only those traces count.
+    With ``method`` (a METHODS name), only that method's traces are counted.
     A steady count across new images, targets and batch sizes shows that the
     compiled functions are being reused.
     """
@@ -312,15 +311,70 @@ def score_gradients(info, x, z, targets, activation_override=None):
     return tape.gradient(score, z), logits, targets
 
 
-def all_logits(info, x, batch_size):
-    """Logits of every image, computed in chunks."""
+def perturbation_loop(info, x, targets, batch_size, count, perturb, accumulate, initial, *, gradients=True, clean=None):
+    """Evaluate the model on ``count`` perturbed copies of every input, in chunks.
+
+    Work item ``k`` is copy ``k % count`` of input ``k // count``; chunk ``c``
+    holds items ``[c * batch_size, (c + 1) * batch_size)``. When ``clean``
+    (a boolean tensor; default: some target is negative) each chunk also
+    carries the unperturbed rows of the inputs that first appear in it, in
+    the same forward pass: their logits give the top-class targets and the
+    base scores before any copy of that input needs them. So resolving
+    targets costs a few extra rows of one batch - not a separate pass - and
+    chunk boundaries (hence noise seeds) do not depend on it.
+
+    * ``perturb(z, image, copy, start) -> (z_perturbed, aux)``: perturbed
+      attribution-space rows for items whose clean rows are ``z``; ``start``
+      is the chunk's first item (for seeding random numbers).
+    * ``accumulate(state, image, copy, values, aux) -> state``: ``values``
+      are the gradients of the target logits with respect to the perturbed
+      rows (``gradients=True``), or the drops ``base score - score``.
+
+    Returns ``(state, targets)``.
+    """
     n = tf.shape(x)[0]
+    batch_size = tf.maximum(tf.cast(batch_size, tf.int32), 1)
+    count = tf.cast(count, tf.int32)
+    total = n * count
+    n_chunks = (total + batch_size - 1) // batch_size
+    if clean is None:
+        clean = tf.reduce_any(targets < 0)
 
-    def body(indices, acc):
-        xc = tf.gather(x, indices)
-        return scatter_rows(acc, indices, info.logits(xc, info.embed(xc)))
+    def step(c, targets, base, state):
+        start = c * batch_size
+        end = tf.minimum(start + batch_size, total)
+        items = tf.range(start, end)
+        image, copy = items // count, items % count
+        first_new = tf.where(start > 0, (start - 1) // count + 1, 0)
+        clean_images = tf.range(first_new, tf.where(clean, (end - 1) // count + 1, first_new))
+        n_clean = tf.shape(clean_images)[0]
+        x_rows = tf.gather(x, tf.concat([clean_images, image], 0))
+        z_rows = info.embed(x_rows)
+        z_perturbed, aux = perturb(z_rows[n_clean:], image, copy, start)
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(z_perturbed)
+            z_in = tf.concat([z_rows[:n_clean], tf.cast(z_perturbed, z_rows.dtype)], 0)
+            logits = info.logits(x_rows, z_in)
+            clean_logits = logits[:n_clean]
+            requested = tf.gather(targets, clean_images)
+            resolved = tf.where(requested < 0, tf.argmax(clean_logits, axis=-1, output_type=tf.int32), requested)
+            targets = tf.tensor_scatter_nd_update(targets, clean_images[:, None], resolved)
+            base = tf.tensor_scatter_nd_update(base, clean_images[:, None], class_scores(clean_logits, resolved))
+            scores = class_scores(logits[n_clean:], tf.gather(targets, image))
+            score = tf.reduce_sum(scores)
+        if gradients:
+            values = tape.gradient(score, z_perturbed)
+        else:
+            values = tf.gather(base, image) - scores
+        return c + 1, targets, base, accumulate(state, image, copy, values, aux)
 
-    return chunked(n, batch_size, body, tf.zeros([n, info.num_classes], tf.float32))
+    _, targets, _, state = tf.while_loop(
+        lambda c, *rest: c < n_chunks,
+        step,
+        (tf.constant(0), targets, tf.zeros([n], tf.float32), initial),
+        parallel_iterations=1,
+    )
+    return state, targets
 
 
 def per_example(values, rank):
@@ -345,19 +399,6 @@ def _cached_function(plan, key, make):
     return entry[1]
 
 
-def _logits_function(plan, info):
-    """The shared compiled forward pass ``(x, batch_size) -> logits`` of a model."""
-
-    def make():
-        signature = [
-            tf.TensorSpec((None,) + info.input_shape, tf.as_dtype(info.input_dtype), name="x"),
-            tf.TensorSpec([], tf.int32, name="batch_size"),
-        ]
-        return tf.function(_Logits(info), input_signature=signature, autograph=False)
-
-    return _cached_function(plan, "logits", make)
-
-
 class _Traced:
     """The Python body of one compiled attribution function; counts its traces.
 
@@ -374,18 +415,6 @@ class _Traced:
             _TRACES[self.name] += 1
         maps, used = self.inner(x, targets, batch_size, *options)
         return tf.cast(maps, tf.float32), tf.cast(used, tf.int32)
-
-
-class _Logits:
-    """Python body of the shared logits function; an object for the reason given in :class:`_Traced`."""
-
-    def __init__(self, info):
-        self.info = info
-
-    def __call__(self, x, batch_size):
-        with _LOCK:
-            _TRACES["logits"] += 1
-        return all_logits(self.info, x, batch_size)
 
 
 # ---------------------------------------------------------------------------
@@ -419,12 +448,6 @@ class Attribution:
     options: dict = {}
     #: whether the method takes ``layer=`` (Grad-CAM and Grad-CAM++)
     uses_layer: bool = False
-    # Methods that never run the model on the input itself (they see noisy,
-    # scaled or occluded copies) get its logits from one shared compiled
-    # forward pass per model: "targets" when only the top class is needed,
-    # "always" when the scores are needed too. Others take the top class
-    # from their own forward pass, inside their compiled function.
-    clean_logits: str | None = None
 
     def __init__(self, model, layer=None, preprocess=None, batch_size=None):
         self.plan = plan_for(model)
@@ -462,13 +485,8 @@ class Attribution:
         """TensorSpecs of the option tensors the compiled function takes after (x, target, batch)."""
         return []
 
-    def _option_values(self, x, options, targets, logits) -> list:
-        """Host values for those tensors, for the batch ``x``.
-
-        ``targets`` are the requested classes (-1: top class, unless
-        ``clean_logits`` resolved them); ``logits`` the clean logits when
-        ``clean_logits`` asked for them, else None.
-        """
+    def _option_values(self, x, options) -> list:
+        """Host values for those tensors, for the batch ``x``."""
         return []
 
     def _build(self):
@@ -485,14 +503,9 @@ class Attribution:
         opts = self._resolve_options(options)
         x = as_batch(images, self.info.input_shape, self.info.input_dtype, self.preprocess)
         targets = self._resolve_targets(target, len(x))
-        batch_size = np.int32(self.batch_size)
-        logits = None
-        if self.clean_logits == "always" or (self.clean_logits == "targets" and (targets < 0).any()):
-            logits = _logits_function(self.plan, self.info)(x, batch_size).numpy()
-            targets = np.where(targets < 0, logits.argmax(axis=1), targets).astype(np.int32)
         function = self._compiled()
-        extra = self._option_values(x, opts, targets, logits)
-        maps, used = function(x, targets, batch_size, *extra)
+        extra = self._option_values(x, opts)
+        maps, used = function(x, targets, np.int32(self.batch_size), *extra)
         self.last_targets = used.numpy().astype(np.int64)
         return self._finish(maps.numpy(), x.shape)
 

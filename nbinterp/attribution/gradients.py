@@ -10,6 +10,7 @@ from .base import (
     Attribution,
     chunked,
     per_example,
+    perturbation_loop,
     scatter_rows,
     score_gradients,
     sum_rows,
@@ -92,7 +93,6 @@ class InteriorGradients(Attribution):
     name = "interior_gradients"
     label = "Interior gradients"
     options = {"alpha": 0.5}
-    clean_logits = "targets"
 
     def _check_options(self, options):
         alpha = options["alpha"]
@@ -111,27 +111,23 @@ class InteriorGradients(Attribution):
     def _option_specs(self):
         return [tf.TensorSpec([None], tf.float32, name="alpha")]
 
-    def _option_values(self, x, options, targets, logits):
+    def _option_values(self, x, options):
         return [options["alpha"]]
 
     def _build(self):
         info = self.info
 
         def run(x, targets, batch_size, alphas):
-            n = tf.shape(x)[0]
             count = tf.shape(alphas)[0]
 
-            def body(indices, acc):
-                image = indices // count
-                alpha = tf.gather(alphas, indices % count)
-                xc = tf.gather(x, image)
-                zc = info.embed(xc)
-                scaled = zc * tf.cast(per_example(alpha, len(zc.shape)), zc.dtype)
-                grads, _, _ = score_gradients(info, xc, scaled, tf.gather(targets, image))
+            def perturb(z, image, copy, start):
+                return z * tf.cast(per_example(tf.gather(alphas, copy), len(z.shape)), z.dtype), None
+
+            def accumulate(acc, image, copy, grads, aux):
                 return sum_rows(acc, image, grads)
 
-            acc = tf.zeros(tf.concat([[n], info.space_shape_tensor(x)], 0), tf.float32)
-            acc = chunked(n * count, batch_size, body, acc)
+            acc = tf.zeros(tf.concat([[tf.shape(x)[0]], info.space_shape_tensor(x)], 0), tf.float32)
+            acc, targets = perturbation_loop(info, x, targets, batch_size, count, perturb, accumulate, acc)
             return info.reduce(acc / tf.cast(count, tf.float32), "magnitude"), targets
 
         return run

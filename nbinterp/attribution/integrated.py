@@ -6,14 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import InvalidInputError
-from .base import (
-    Attribution,
-    chunked,
-    per_example,
-    positive_int,
-    score_gradients,
-    sum_rows,
-)
+from .base import Attribution, per_example, perturbation_loop, positive_int, sum_rows
 
 
 class IntegratedGradients(Attribution):
@@ -39,7 +32,6 @@ class IntegratedGradients(Attribution):
     name = "integrated_gradients"
     label = "Integrated gradients"
     options = {"baseline": 0.0, "steps": 50}
-    clean_logits = "targets"
 
     def _check_options(self, options):
         baseline = np.asarray(options["baseline"])
@@ -56,7 +48,7 @@ class IntegratedGradients(Attribution):
         dtype = tf.float32 if self.info.kind == "tokens" else tf.as_dtype(self.info.input_dtype)
         return [tf.TensorSpec(shape, dtype, name="baseline"), tf.TensorSpec([], tf.int32, name="steps")]
 
-    def _option_values(self, x, options, targets, logits):
+    def _option_values(self, x, options):
         full = (len(x),) + self.info.space_shape(x.shape)
         baseline = options["baseline"]
         try:
@@ -72,22 +64,19 @@ class IntegratedGradients(Attribution):
         info = self.info
 
         def run(x, targets, batch_size, baseline, steps):
-            n = tf.shape(x)[0]
+            count = tf.cast(steps, tf.float32)
 
-            def body(indices, acc):
-                image = indices // steps
-                alpha = (tf.cast(indices % steps, tf.float32) + 0.5) / tf.cast(steps, tf.float32)
-                xc = tf.gather(x, image)
-                zc = info.embed(xc)
-                bc = tf.cast(tf.gather(baseline, image), zc.dtype)
-                alpha = tf.cast(per_example(alpha, len(zc.shape)), zc.dtype)
-                grads, _, _ = score_gradients(info, xc, bc + alpha * (zc - bc), tf.gather(targets, image))
+            def perturb(z, image, copy, start):
+                b = tf.cast(tf.gather(baseline, image), z.dtype)
+                alpha = tf.cast(per_example((tf.cast(copy, tf.float32) + 0.5) / count, len(z.shape)), z.dtype)
+                return b + alpha * (z - b), None
+
+            def accumulate(acc, image, copy, grads, aux):
                 return sum_rows(acc, image, grads)
 
-            acc = tf.zeros(tf.concat([[n], info.space_shape_tensor(x)], 0), tf.float32)
-            acc = chunked(n * steps, batch_size, body, acc)
-            mean_grad = acc / tf.cast(steps, tf.float32)
+            acc = tf.zeros(tf.concat([[tf.shape(x)[0]], info.space_shape_tensor(x)], 0), tf.float32)
+            acc, targets = perturbation_loop(info, x, targets, batch_size, steps, perturb, accumulate, acc)
             delta = tf.cast(info.embed(x), tf.float32) - tf.cast(baseline, tf.float32)
-            return info.reduce(delta * mean_grad, "sum"), targets
+            return info.reduce(delta * acc / count, "sum"), targets
 
         return run

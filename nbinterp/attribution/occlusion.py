@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import InvalidInputError
-from .base import Attribution, chunked, class_scores, real_number, sum_rows
+from .base import Attribution, perturbation_loop, real_number, sum_rows
 
 
 def default_patch(size):
@@ -59,7 +59,6 @@ class Occlusion(Attribution):
     name = "occlusion"
     label = "Occlusion"
     options = {"patch": None, "stride": None, "fill": 0.0}
-    clean_logits = "always"
 
     def _check_options(self, options):
         dims = self.info.spatial_rank
@@ -75,10 +74,9 @@ class Occlusion(Attribution):
             tf.TensorSpec([None], tf.int32, name="cols"),
             tf.TensorSpec([2], tf.int32, name="patch"),
             tf.TensorSpec([], tf.float32, name="fill"),
-            tf.TensorSpec([None], tf.float32, name="base_scores"),
         ]
 
-    def _option_values(self, x, options, targets, logits):
+    def _option_values(self, x, options):
         sizes = x.shape[1:3] if self.info.kind == "image" else x.shape[1:2]
         patch = options["patch"] or tuple(default_patch(s) for s in sizes)
         patch = tuple(min(p, s) for p, s in zip(patch, sizes))
@@ -87,51 +85,48 @@ class Occlusion(Attribution):
         if len(starts) == 1:  # sequences: a single "column" of width 1
             starts.append(np.zeros(1, np.int32))
             patch = patch + (1,)
-        base = logits[np.arange(len(x)), targets].astype(np.float32)
-        return [starts[0], starts[1], np.asarray(patch, np.int32), np.float32(options["fill"]), base]
+        return [starts[0], starts[1], np.asarray(patch, np.int32), np.float32(options["fill"])]
 
     def _build(self):
         info = self.info
         image = info.kind == "image"
         channels = info.has_channels
 
-        def run(x, targets, batch_size, rows, cols, patch, fill, base):
-            n = tf.shape(x)[0]
+        def run(x, targets, batch_size, rows, cols, patch, fill):
             height = tf.shape(x)[1]
             width = tf.shape(x)[2] if image else 1
-            n_rows, n_cols = tf.shape(rows)[0], tf.shape(cols)[0]
-            per_image = n_rows * n_cols
-            h_range, w_range = tf.range(height), tf.range(width)
+            n_cols = tf.shape(cols)[0]
+            per_image = tf.shape(rows)[0] * n_cols
 
-            def covers(starts, size, axis_range):
-                # (P, size): whether each patch covers each position
-                return (axis_range[None, :] >= starts[:, None]) & (axis_range[None, :] < starts[:, None] + size)
+            def covers(starts, size, length):
+                # (P, length): whether each patch position covers each pixel
+                axis = tf.range(length)
+                return (axis[None, :] >= starts[:, None]) & (axis[None, :] < starts[:, None] + size)
 
-            row_cover, col_cover = covers(rows, patch[0], h_range), covers(cols, patch[1], w_range)
+            row_cover, col_cover = covers(rows, patch[0], height), covers(cols, patch[1], width)
             coverage = tf.cast(
                 tf.reduce_sum(tf.cast(row_cover, tf.int32), 0)[:, None]
                 * tf.reduce_sum(tf.cast(col_cover, tf.int32), 0)[None, :],
                 tf.float32,
             )
 
-            def body(indices, acc):
-                image_index = indices // per_image
-                k = indices % per_image
+            def perturb(z, image_index, k, start):
                 mask = tf.logical_and(
                     tf.gather(row_cover, k // n_cols)[:, :, None], tf.gather(col_cover, k % n_cols)[:, None, :]
                 )  # (B, H, W)
                 if not image:
                     mask = mask[:, :, 0]
-                xc = tf.gather(x, image_index)
-                zc = info.embed(xc)
                 zmask = mask[..., None] if channels else mask
-                occluded = tf.where(zmask, tf.cast(fill, zc.dtype), zc)
-                scores = class_scores(info.logits(xc, occluded), tf.gather(targets, image_index))
-                drop = tf.gather(base, image_index) - scores
+                return tf.where(zmask, tf.cast(fill, z.dtype), z), mask
+
+            def accumulate(acc, image_index, k, drop, mask):
                 contribution = tf.cast(mask, tf.float32) * tf.reshape(drop, [-1, 1, 1] if image else [-1, 1])
                 return sum_rows(acc, image_index, contribution)
 
-            acc = chunked(n * per_image, batch_size, body, tf.zeros(info.map_shape_tensor(x), tf.float32))
+            acc, targets = perturbation_loop(
+                info, x, targets, batch_size, per_image, perturb, accumulate,
+                tf.zeros(info.map_shape_tensor(x), tf.float32), gradients=False, clean=tf.constant(True),
+            )
             if not image:
                 coverage = coverage[:, 0]
             return acc / tf.maximum(coverage, 1.0), targets

@@ -5,15 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from ..errors import InvalidInputError
-from .base import (
-    Attribution,
-    chunked,
-    per_example,
-    positive_int,
-    real_number,
-    score_gradients,
-    sum_rows,
-)
+from .base import Attribution, per_example, perturbation_loop, positive_int, real_number, sum_rows
 
 
 class _NoisyGradients(Attribution):
@@ -27,7 +19,6 @@ class _NoisyGradients(Attribution):
     """
 
     options = {"samples": 50, "noise": 0.2, "seed": 0}
-    clean_logits = "targets"
     _squares = False
 
     def _check_options(self, options):
@@ -47,7 +38,7 @@ class _NoisyGradients(Attribution):
             tf.TensorSpec([], tf.int32, name="seed"),
         ]
 
-    def _option_values(self, x, options, targets, logits):
+    def _option_values(self, x, options):
         return [options["samples"], options["noise"], options["seed"]]
 
     @staticmethod
@@ -60,21 +51,17 @@ class _NoisyGradients(Attribution):
         combine = self._combine
 
         def run(x, targets, batch_size, samples, noise, seed):
-            n = tf.shape(x)[0]
-            shape = tf.concat([[n], info.space_shape_tensor(x)], 0)
+            shape = tf.concat([[tf.shape(x)[0]], info.space_shape_tensor(x)], 0)
 
-            def body(indices, state):
-                image = indices // samples
-                xc = tf.gather(x, image)
-                zc = info.embed(xc)
-                rank = len(zc.shape)
+            def perturb(z, image, copy, start):
+                rank = len(z.shape)
                 axes = list(range(1, rank))
-                spread = tf.reduce_max(zc, axis=axes) - tf.reduce_min(zc, axis=axes)
-                sigma = per_example(tf.cast(noise, zc.dtype) * spread, rank)
-                eps = tf.random.stateless_normal(
-                    tf.shape(zc), seed=tf.stack([seed, indices[0]]), dtype=zc.dtype
-                )
-                grads, _, _ = score_gradients(info, xc, zc + sigma * eps, tf.gather(targets, image))
+                spread = tf.reduce_max(z, axis=axes) - tf.reduce_min(z, axis=axes)
+                sigma = per_example(tf.cast(noise, z.dtype) * spread, rank)
+                eps = tf.random.stateless_normal(tf.shape(z), seed=tf.stack([seed, start]), dtype=z.dtype)
+                return z + sigma * eps, None
+
+            def accumulate(state, image, copy, grads, aux):
                 total, total_sq = state
                 total = sum_rows(total, image, grads)
                 if squares:
@@ -82,7 +69,9 @@ class _NoisyGradients(Attribution):
                 return total, total_sq
 
             initial = (tf.zeros(shape, tf.float32), tf.zeros(shape if squares else [0], tf.float32))
-            total, total_sq = chunked(n * samples, batch_size, body, initial)
+            (total, total_sq), targets = perturbation_loop(
+                info, x, targets, batch_size, samples, perturb, accumulate, initial
+            )
             count = tf.cast(samples, tf.float32)
             return combine(info, total / count, total_sq / count if squares else None), targets
 

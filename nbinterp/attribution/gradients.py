@@ -54,8 +54,7 @@ class Gradient(Attribution):
     options = {}
 
     def _build(self):
-        run = _single_pass(self.info, "magnitude")
-        return lambda x, targets, batch_size: run(x, targets, batch_size)
+        return _single_pass(self.info, "magnitude")
 
 
 class GradientXInput(Attribution):
@@ -73,8 +72,7 @@ class GradientXInput(Attribution):
     options = {}
 
     def _build(self):
-        run = _single_pass(self.info, "sum", times_input=True)
-        return lambda x, targets, batch_size: run(x, targets, batch_size)
+        return _single_pass(self.info, "sum", times_input=True)
 
 
 class InteriorGradients(Attribution):

@@ -103,8 +103,7 @@ class GuidedBackprop(Attribution):
     options = {}
 
     def _build(self):
-        run = _single_pass(self.info, "magnitude", activation_override=guided_override)
-        return lambda x, targets, batch_size: run(x, targets, batch_size)
+        return _single_pass(self.info, "magnitude", activation_override=guided_override)
 
 
 class Deconvnet(Attribution):
@@ -123,5 +122,4 @@ class Deconvnet(Attribution):
     options = {}
 
     def _build(self):
-        run = _single_pass(self.info, "magnitude", activation_override=deconvnet_override)
-        return lambda x, targets, batch_size: run(x, targets, batch_size)
+        return _single_pass(self.info, "magnitude", activation_override=deconvnet_override)

@@ -123,13 +123,13 @@ class Explorer(W.VBox):
     def _image_options(self):
         options = []
         for i in range(len(self._images)):
-            text = f"{i}"
-            if self._labels is not None and i < len(self._labels):
+            text = f"#{i}"
+            if i >= self._n_initial:
+                text += f" ({self._upload_names.get(i, 'uploaded')})"
+            elif self._labels is not None and i < len(self._labels):
                 label = self._labels[i]
                 name = self.class_names[label] if self.class_names and 0 <= label < len(self.class_names) else str(label)
-                text += f": {name}"
-            elif i >= self._n_initial:
-                text += f": {self._upload_names.get(i, 'uploaded')}"
+                text += f" (label {name})"
             options.append((text, i))
         return options
 
@@ -515,8 +515,9 @@ class Explorer(W.VBox):
         if self._last.get(id(self.saliency_canvas)) != overlay_key:
             result = views.saliency_view(self._heat, image, s["opacity"], self._is_sequence, tokens)
             picture = result["overlay"]
-            picture.label = f"{self._methods[s['method']][0]} for class {target}" + (
-                f" ({self.class_names[target]})" if self.class_names and target < len(self.class_names) else "")
+            name = self.class_names[target] if self.class_names and target < len(self.class_names) else str(target)
+            picture.label = (f"{self._methods[s['method']][0]}" + (f" at {layer}" if layer else "")
+                             + f" for class {target}" + (f" ({name})" if name != str(target) else ""))
             self._apply(self.saliency_canvas, overlay_key, lambda: picture, generation)
             self.tokens_html.value = result.get("html", "")
 

@@ -1,12 +1,13 @@
-"""The tour notebook, run in JupyterLab: the Channel slider redraws the canvas."""
+"""The tour notebook in a real JupyterLab: the Explorer's four controls redraw their canvases,
+a tile click selects its channel, the status line stays clean; screenshots for the README."""
 
 from __future__ import annotations
 
-import re
+import shutil
 from pathlib import Path
 
+from explorer_helpers import canvas, click_tab, status_text, wait_status_settled
 from helpers import (
-    canvas_by_label,
     canvas_pixels,
     open_notebook,
     real_errors,
@@ -18,38 +19,83 @@ from helpers import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOT = ROOT / "docs" / "screenshot.png"
+DOCS = ROOT / "docs"
 
 
-def test_tour_channel_slider_redraws_feature_map(page, browser_log):
+def test_tour_explorer_controls_drive_the_canvases(page, browser_log):
     open_notebook(page, "notebooks/00_tour.ipynb")
     run_all(page)
+    page.locator(".nbinterp-explorer").first.wait_for(state="visible", timeout=60_000)
+    wait_status_settled(page)
+    explorer = page.locator(".nbinterp-explorer").first
+    for label in ("Layer", "Channel", "Image", "Method"):
+        assert widget_by_label(explorer, label).count() == 1, f"no control labelled {label!r}"
 
-    control = widget_by_label(page, "Channel")
-    control.wait_for(state="visible", timeout=60_000)
-    fmap = canvas_by_label(page, re.compile(r"^conv1 channel 0\b"))
-    fmap.wait_for(state="visible", timeout=60_000)
-    # pin the element: the locator above stops matching once the caption changes
-    fmap = fmap.element_handle()
-    canvas = fmap.query_selector("canvas.nbinterp-canvas")
-
-    before = canvas_pixels(page, canvas)
-    assert before.shape == (28 * 8, 28 * 8, 4)
-    assert before[..., :3].max() > before[..., :3].min(), "feature map drawn blank"
-
-    handle = slider_handle(control)
+    # Activations tab (the default): Channel slider -> enlarged channel redraws
+    channel_view = canvas(page, "activation-channel")
+    before = canvas_pixels(page, channel_view)
+    assert before.size and before[..., :3].max() > before[..., :3].min()
+    handle = slider_handle(widget_by_label(explorer, "Channel"))
     handle.focus()
     page.keyboard.press("ArrowRight")
+    wait_for_pixels_change(page, channel_view, before)
 
-    after = wait_for_pixels_change(page, canvas, before, timeout=30)
-    assert after.shape == before.shape
-    label = fmap.query_selector(".nbinterp-canvas-label")
-    assert re.match(r"^conv1 channel 1\b", label.text_content())
-    assert control.locator(".widget-readout").first.text_content().strip() == "1"
+    # clicking a tile of the grid selects that channel
+    grid = canvas(page, "activation-grid")
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    before = canvas_pixels(page, channel_view)
+    # the grid of conv1 has 8 tiles in a 3x3 layout: click the middle of the last row's first tile
+    grid.click(position={"x": box["width"] * 0.17, "y": box["height"] * 0.83})
+    wait_for_pixels_change(page, channel_view, before)
+    readout = widget_by_label(explorer, "Channel").locator(".widget-readout").first
+    page.wait_for_function("(el) => el.textContent.trim() === '6'", arg=readout.element_handle(), timeout=30_000)
 
+    # Image dropdown -> the grid redraws
+    before = canvas_pixels(page, grid)
+    widget_by_label(explorer, "Image").locator("select").select_option(index=3)
+    wait_for_pixels_change(page, grid, before)
+
+    # Layer dropdown -> the grid redraws with conv2's 16 channels
+    before = canvas_pixels(page, grid)
+    layer_select = widget_by_label(explorer, "Layer").locator("select")
+    names = [t.replace("\xa0", " ").split(" ")[0] for t in layer_select.locator("option").all_text_contents()]
+    layer_select.select_option(index=names.index("conv2"))
+    wait_for_pixels_change(page, grid, before)
+    wait_status_settled(page)
+    DOCS.mkdir(exist_ok=True)
     page.mouse.move(0, 0)
-    screenshot_output(page, control, SCREENSHOT)
-    assert SCREENSHOT.stat().st_size > 5_000
+    screenshot_output(page, explorer, DOCS / "explorer-activations.png")
+    shutil.copyfile(DOCS / "explorer-activations.png", DOCS / "screenshot.png")
 
+    # Filters tab shows kernels; Kernel response tab shows image | kernel | response
+    click_tab(page, "Filters")
+    assert canvas_pixels(page, canvas(page, "filters-grid")).size > 0
+    click_tab(page, "Kernel response")
+    response = canvas(page, "response")
+    before = canvas_pixels(page, response)
+    handle = slider_handle(widget_by_label(explorer, "Channel"))
+    handle.focus()
+    page.keyboard.press("ArrowRight")
+    wait_for_pixels_change(page, response, before)
+    screenshot_output(page, explorer, DOCS / "explorer-kernel-response.png")
+
+    # Saliency tab: Method dropdown -> the overlay redraws
+    click_tab(page, "Saliency")
+    saliency = canvas(page, "saliency")
+    page.wait_for_function(
+        "(el) => el.width > 1", arg=saliency.element_handle(), timeout=60_000
+    )
+    before = canvas_pixels(page, saliency)
+    method_select = widget_by_label(explorer, "Method").locator("select")
+    labels = [t.replace("\xa0", " ") for t in method_select.locator("option").all_text_contents()]
+    method_select.select_option(index=labels.index("Grad-CAM"))
+    wait_for_pixels_change(page, saliency, before, timeout=60)
+    wait_status_settled(page)
+    assert "⚠" not in status_text(page), status_text(page)
+    page.mouse.move(0, 0)
+    screenshot_output(page, explorer, DOCS / "explorer-saliency.png")
+
+    assert "⚠" not in status_text(page), status_text(page)
     assert real_errors(browser_log.errors) == []
     assert browser_log.dialogs == []

@@ -10,7 +10,7 @@
 * :func:`nbinterp.reconstruct` (module :mod:`nbinterp.units.reconstruct`):
   project one unit's activation back to the input (deconvnet, guided
   backprop, plain gradient).
-* :func:`receptive_field` (module :mod:`nbinterp.units.receptive_field`).
+* ``nbinterp.units.receptive_field.receptive_field``: the input box a unit sees.
 
 The submodules keep the names of the functions they define, so
 ``nbinterp.units.maximize`` is the module (with ``maximize.maximize``,
@@ -49,7 +49,6 @@ _NAMES = {
     "MaximizeResult": "maximize",
     "TopActivations": "top_activations",
     "ReceptiveField": "receptive_field",
-    "receptive_field": "receptive_field",
     "empirical_receptive_field": "receptive_field",
     "strongest_position": "reconstruct",
 }

@@ -396,7 +396,8 @@ def single_relu_net(head="softmax", relu="dense"):
     """x -> Dense -> one ReLU (inside the Dense, as a layer, or a capped ReLU layer) -> Dense."""
     keras.utils.set_random_seed(5)
     inp = keras.Input((6,))
-    h = keras.layers.Dense(10, activation="relu" if relu == "dense" else None, bias_initializer=_bias(9), name="hidden")(inp)
+    activation = "relu" if relu == "dense" else None
+    h = keras.layers.Dense(10, activation=activation, bias_initializer=_bias(9), name="hidden")(inp)
     if relu == "activation":
         h = keras.layers.Activation("relu")(h)
     elif relu == "capped":
@@ -421,9 +422,9 @@ def test_guided_backprop_and_deconvnet_change_only_the_relu_backward(relu):
     deconv = np.broadcast_to(np.maximum(upstream, 0) @ w1.T, plain.shape)
     assert (upstream > 0).any() and (upstream < 0).any()
 
-    np.testing.assert_allclose(attribute(model, x, target=target), np.abs(plain), rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(attribute(model, x, target=target, method="guided_backprop"), np.abs(guided), rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(attribute(model, x, target=target, method="deconvnet"), np.abs(deconv), rtol=1e-5, atol=1e-7)
+    for method, expected in (("gradient", plain), ("guided_backprop", guided), ("deconvnet", deconv)):
+        got = attribute(model, x, target=target, method=method)
+        np.testing.assert_allclose(got, np.abs(expected), rtol=1e-5, atol=1e-7, err_msg=method)
     assert not np.allclose(plain, guided)
 
 
@@ -456,10 +457,11 @@ def test_text_gradient_is_taken_at_the_embedding(text):
     tokens = np.random.default_rng(0).integers(0, 40, (3, 20)).astype("int32")
     embedded = model.get_layer("embed")(tokens).numpy()
     g = tape_gradients(head, embedded, [1, 2, 3])
-    np.testing.assert_allclose(attribute(model, tokens, target=[1, 2, 3]), np.linalg.norm(g, axis=-1), rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(
-        attribute(model, tokens, target=[1, 2, 3], method="gradient_x_input"), (embedded * g).sum(-1), rtol=1e-5, atol=1e-7
-    )
+    targets = [1, 2, 3]
+    got = attribute(model, tokens, target=targets)
+    np.testing.assert_allclose(got, np.linalg.norm(g, axis=-1), rtol=1e-5, atol=1e-7)
+    got = attribute(model, tokens, target=targets, method="gradient_x_input")
+    np.testing.assert_allclose(got, (embedded * g).sum(-1), rtol=1e-5, atol=1e-7)
 
 
 def test_text_integrated_gradients_completeness(text):

@@ -19,6 +19,14 @@ inside the compiled function in chunks of ``batch_size`` by a ``tf.while_loop``
 and summed per image with segment sums, so a SmoothGrad-50 map of one image
 costs about one forward+backward pass on 50 images and nothing is copied back
 to the host until the final maps.
+
+``target=None`` explains the top predicted class without a separate pass:
+methods that run the model on the input itself (gradient, CAM, Grad-CAM, ...)
+take the argmax of that very forward pass; methods that only see perturbed
+copies (SmoothGrad, integrated gradients, occlusion, ...) evaluate each
+input's unperturbed row in the chunk where its first copy appears
+(:func:`perturbation_loop`): one forward row per image, no extra function
+call and no host round trip.
 """
 
 from __future__ import annotations
@@ -316,12 +324,14 @@ def perturbation_loop(info, x, targets, batch_size, count, perturb, accumulate, 
 
     Work item ``k`` is copy ``k % count`` of input ``k // count``; chunk ``c``
     holds items ``[c * batch_size, (c + 1) * batch_size)``. When ``clean``
-    (a boolean tensor; default: some target is negative) each chunk also
-    carries the unperturbed rows of the inputs that first appear in it, in
-    the same forward pass: their logits give the top-class targets and the
-    base scores before any copy of that input needs them. So resolving
-    targets costs a few extra rows of one batch - not a separate pass - and
-    chunk boundaries (hence noise seeds) do not depend on it.
+    (a boolean tensor; default: some target is negative) each chunk first
+    evaluates the unperturbed rows of the inputs that first appear in it:
+    their logits give the top-class targets and the base scores before any
+    copy of that input needs them. With ``gradients`` these rows go through
+    a separate forward-only pass (skipped in chunks that have none), so
+    resolving targets costs N forward rows - a third of a forward+backward
+    row each; without, they join the chunk's batch. Chunk boundaries, hence
+    noise seeds, do not depend on it.
 
     * ``perturb(z, image, copy, start) -> (z_perturbed, aux)``: perturbed
       attribution-space rows for items whose clean rows are ``z``; ``start``
@@ -340,6 +350,13 @@ def perturbation_loop(info, x, targets, batch_size, count, perturb, accumulate, 
     if clean is None:
         clean = tf.reduce_any(targets < 0)
 
+    def resolve(clean_images, clean_logits, targets, base):
+        requested = tf.gather(targets, clean_images)
+        resolved = tf.where(requested < 0, tf.argmax(clean_logits, axis=-1, output_type=tf.int32), requested)
+        targets = tf.tensor_scatter_nd_update(targets, clean_images[:, None], resolved)
+        base = tf.tensor_scatter_nd_update(base, clean_images[:, None], class_scores(clean_logits, resolved))
+        return targets, base
+
     def step(c, targets, base, state):
         start = c * batch_size
         end = tf.minimum(start + batch_size, total)
@@ -347,25 +364,30 @@ def perturbation_loop(info, x, targets, batch_size, count, perturb, accumulate, 
         image, copy = items // count, items % count
         first_new = tf.where(start > 0, (start - 1) // count + 1, 0)
         clean_images = tf.range(first_new, tf.where(clean, (end - 1) // count + 1, first_new))
-        n_clean = tf.shape(clean_images)[0]
-        x_rows = tf.gather(x, tf.concat([clean_images, image], 0))
-        z_rows = info.embed(x_rows)
-        z_perturbed, aux = perturb(z_rows[n_clean:], image, copy, start)
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(z_perturbed)
-            z_in = tf.concat([z_rows[:n_clean], tf.cast(z_perturbed, z_rows.dtype)], 0)
-            logits = info.logits(x_rows, z_in)
-            clean_logits = logits[:n_clean]
-            requested = tf.gather(targets, clean_images)
-            resolved = tf.where(requested < 0, tf.argmax(clean_logits, axis=-1, output_type=tf.int32), requested)
-            targets = tf.tensor_scatter_nd_update(targets, clean_images[:, None], resolved)
-            base = tf.tensor_scatter_nd_update(base, clean_images[:, None], class_scores(clean_logits, resolved))
-            scores = class_scores(logits[n_clean:], tf.gather(targets, image))
-            score = tf.reduce_sum(scores)
         if gradients:
+            # clean rows need no backward pass: a forward-only pass, only in chunks that have some
+
+            def clean_pass():
+                xc = tf.gather(x, clean_images)
+                return resolve(clean_images, info.logits(xc, info.embed(xc)), targets, base)
+
+            targets, base = tf.cond(tf.size(clean_images) > 0, clean_pass, lambda: (targets, base))
+            x_rows = tf.gather(x, image)
+            z_perturbed, aux = perturb(info.embed(x_rows), image, copy, start)
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(z_perturbed)
+                logits = info.logits(x_rows, z_perturbed)
+                score = tf.reduce_sum(class_scores(logits, tf.gather(targets, image)))
             values = tape.gradient(score, z_perturbed)
         else:
-            values = tf.gather(base, image) - scores
+            # forward only: the clean rows join the chunk's batch
+            n_clean = tf.shape(clean_images)[0]
+            x_rows = tf.gather(x, tf.concat([clean_images, image], 0))
+            z_rows = info.embed(x_rows)
+            z_perturbed, aux = perturb(z_rows[n_clean:], image, copy, start)
+            logits = info.logits(x_rows, tf.concat([z_rows[:n_clean], tf.cast(z_perturbed, z_rows.dtype)], 0))
+            targets, base = resolve(clean_images, logits[:n_clean], targets, base)
+            values = tf.gather(base, image) - class_scores(logits[n_clean:], tf.gather(targets, image))
         return c + 1, targets, base, accumulate(state, image, copy, values, aux)
 
     _, targets, _, state = tf.while_loop(

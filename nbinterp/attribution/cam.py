@@ -68,7 +68,8 @@ def cam_head(plan):
     current = plan.producer(dense.in_keys[0])
     while current is not None and isinstance(current.op, _PASS_THROUGH) and len(current.in_keys) == 1:
         current = plan.producer(current.in_keys[0])
-    if current is None or not isinstance(current.op, _GAP) or getattr(current.op, "data_format", "channels_last") != "channels_last":
+    channels_last = getattr(getattr(current, "op", None), "data_format", "channels_last") == "channels_last"
+    if current is None or not isinstance(current.op, _GAP) or not channels_last:
         raise MethodNotApplicableError(
             "CAM needs global average pooling before the output layer "
             f"(conv -> GlobalAveragePooling -> Dense); the output layer {dense.path!r} is fed by "
@@ -133,7 +134,8 @@ class CAM(Attribution):
                 tc = tf.where(tc < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), tc)
                 weights = tf.gather(tf.transpose(kernel), tc)  # (B, K)
                 features = tf.cast(features, tf.float32)
-                weights = tf.reshape(weights, tf.concat([[-1], tf.ones([len(features.shape) - 2], tf.int32), [tf.shape(weights)[-1]]], 0))
+                for _ in range(len(features.shape) - 2):  # broadcast over the spatial axes
+                    weights = weights[:, None]
                 cam = tf.reduce_sum(features * weights, axis=-1)
                 return scatter_rows(maps, indices, upsample(info, cam, xc)), scatter_rows(used, indices, tc)
 

@@ -394,8 +394,13 @@ def top_images_view(result, reconstructions):
     patch_tiles = _pad_to([_enlarge(_as_rgb(display_image_tile(p)), 56) for p in result.patches])
     patches = render.mosaic(patch_tiles, cols=3, pad=2)
     recon_tiles = []
-    for r in reconstructions:
+    for r, box in zip(reconstructions, result.boxes):
         r = np.asarray(r, np.float32)
+        if r.ndim >= 2 and len(box) == 4:  # the same crop as the patch: the unit's receptive field
+            top, left, bottom, right = (int(v) for v in box)
+            r = r[top:bottom, left:right]
+        elif len(box) == 2:
+            r = r[int(box[0]):int(box[1])]
         field = r if r.ndim == 2 else (r[..., 0] if r.shape[-1] == 1 else r)
         unit = render.to_unit(field, symmetric=True)
         tile = np.round(unit * 255).astype(np.uint8)
@@ -405,7 +410,8 @@ def top_images_view(result, reconstructions):
     return {
         "images": Picture(grid.image, _tile_regions(grid.boxes, titles), what),
         "patches": Picture(patches.image, _tile_regions(patches.boxes, titles), "receptive-field patches of the strongest position"),
-        "reconstructions": Picture(recons.image, _tile_regions(recons.boxes, titles), "deconvnet reconstructions (grey = 0)"),
+        "reconstructions": Picture(recons.image, _tile_regions(recons.boxes, titles),
+                                   "deconvnet reconstructions of the same patches (grey = 0)"),
     }
 
 

@@ -217,7 +217,7 @@ class Explorer(W.VBox):
                                   tooltip=bq.Tooltip(fields=["x", "y"], formats=["", ".3f"], labels=["class", "score"]),
                                   interactions={"click": "select"}, selected_style={"fill": "#f58518"})
         self.class_chart = bq.Figure(marks=[self.class_bars],
-                                     axes=[bq.Axis(scale=x_sc, label="class"), bq.Axis(scale=y_sc, orientation="vertical", tick_format=".2f")],
+                                     axes=[bq.Axis(scale=x_sc, label="class"), bq.Axis(scale=y_sc, orientation="vertical", tick_format=".3~g")],
                                      title="Top classes (click a bar to explain it)",
                                      layout=W.Layout(width="360px", height="280px"),
                                      fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10})

@@ -29,6 +29,10 @@ class Picture:
     label: str = ""
     highlight: object = None
 
+    @property
+    def nbytes(self):
+        return self.image.nbytes
+
 
 def _conv_layer(op):
     return isinstance(op, (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.DepthwiseConv2D))

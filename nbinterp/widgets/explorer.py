@@ -16,6 +16,7 @@ import ipywidgets as W
 import numpy as np
 
 from .. import views
+from ..cache import ByteBudgetCache
 from ..errors import NbinterpError
 from ..inputs import as_batch
 from ..inspector import Inspector
@@ -90,7 +91,7 @@ class Explorer(W.VBox):
         self.vocabulary = vocabulary
         self._images = self._initial_images(images)
         self.dataset = dataset  # what "Top images" ranks (default: the Explorer's images)
-        self._top_cache = {}
+        self._top_cache = ByteBudgetCache(64 * 2**20)  # "Top images" pictures per (layer, channel)
         self._labels = None if labels is None else [int(x) for x in np.asarray(labels).reshape(-1)]
         if self._labels is not None and len(self._labels) != len(self._images):
             raise ValueError(f"got {len(self._labels)} labels for {len(self._images)} images")
@@ -570,7 +571,7 @@ class Explorer(W.VBox):
             pictures = self._run_with_progress("scanning", scan)
             if pictures is None:
                 return
-            self._top_cache[key] = pictures
+            self._top_cache.put(key, pictures)
         for canvas, part in ((self.top_images_canvas, "images"), (self.top_patches_canvas, "patches"),
                              (self.top_recon_canvas, "reconstructions")):
             self._apply(canvas, key, lambda p=pictures[part]: p, generation)

@@ -185,8 +185,14 @@ def _dense_filters_view(ins, layer, weights, unit, input_channel):
 
 
 # ------------------------------------------------------------- kernel response
-def kernel_response_view(ins, layer, kernel, image, input_channel=None):
-    """image | kernel | the image convolved with that kernel (pre-activation)."""
+def kernel_response_view(ins, layer, kernel, image, input_channel=None, shown_channel=None):
+    """image | kernel | the image convolved with that kernel (pre-activation).
+
+    ``input_channel=None`` convolves every input channel (plus the bias, the
+    layer's own pre-activation); ``input_channel=c`` shows channel ``c``'s
+    contribution alone. ``shown_channel`` picks which input channel and kernel
+    slice are drawn beside a full response (default: ``input_channel`` or 0);
+    a first layer on an RGB image shows the image and the colour kernel."""
     info = ins.layer(layer)
     op = ins.plan.resolve(layer).op
     if not _conv_layer(op):
@@ -204,21 +210,21 @@ def kernel_response_view(ins, layer, kernel, image, input_channel=None):
             "kernel": Picture(_enlarge(kern, 96), [], f"kernel {kernel}"),
             "response": Picture(render.upscale_nearest(right, 8), [], f"response: min {response.min():+.3f}, max {response.max():+.3f}"),
         }
-    if first and input_channel is None:
+    c = input_channel if input_channel is not None else (shown_channel or 0)
+    whole_image = first and input_channel is None and (weights.shape[2] in (1, 3) or shown_channel is None)
+    if whole_image:
         left = render.display_image(image)
         left_label = "image"
     else:
         layer_in = ins.layer_input(layer, image)[0]
-        c = 0 if input_channel is None else input_channel
         left = render.colorize(layer_in[..., c], "gray")
         left_label = f"input channel {c} of {info.name}"
     if isinstance(op, keras.layers.DepthwiseConv2D):
         c, m = divmod(int(kernel), weights.shape[-1])
         kern_tile = render.colorize(weights[:, :, c, m], "RdBu_r", symmetric=True)
-    elif weights.shape[2] == 3 and first and input_channel is None:
+    elif weights.shape[2] == 3 and whole_image:
         kern_tile = render.kernel_tiles(weights, mode="rgb")[kernel]
     else:
-        c = 0 if input_channel is None else input_channel
         kern_tile = render.colorize(weights[:, :, c, kernel], "RdBu_r", symmetric=True)
     right = render.colorize(response, "RdBu_r", symmetric=True)
     what = "contribution of input channel %d" % input_channel if input_channel is not None else "response + bias"

@@ -62,7 +62,22 @@ def test_channel_and_layer_changes_update_every_view(explorer, digits):
     assert canvas_equals(explorer.grid_canvas, views.activation_grid(ins, "conv2", image, True, 0))
     assert explorer.grid_canvas.highlight == 5
     assert canvas_equals(explorer.kernel_canvas, views.filter_selected(ins, "conv2", 5, 0))
-    assert canvas_equals(explorer.response_canvas, views.kernel_response_view(ins, "conv2", 5, image, input_channel=0)["response"])
+    assert canvas_equals(explorer.response_canvas, views.kernel_response_view(ins, "conv2", 5, image, shown_channel=0)["response"])
+    # by default the response is the layer's own pre-activation channel (all input channels + bias)
+    pre = ins.pre_activations("conv2", image)[0, :, :, 5]
+    shown = explorer.response_canvas.image
+    step = shown.shape[0] // pre.shape[0]
+    assert np.array_equal(shown[::step, ::step], colorize(pre, "RdBu_r", symmetric=True))
+    # one input channel's contribution on request
+    explorer.single_channel.value = True
+    explorer.input_channel.value = 2
+    explorer.wait()
+    part = ins.kernel_response("conv2", 5, image, input_channel=2)
+    shown = explorer.response_canvas.image
+    assert np.array_equal(shown[::step, ::step], colorize(part, "RdBu_r", symmetric=True))
+    explorer.single_channel.value = False
+    explorer.input_channel.value = 0
+    explorer.wait()
     # the channel view really is the layer's activation, colour-mapped
     acts = ins.activations("conv2", image)[0, :, :, 5]
     expected = colorize(acts, "viridis")

@@ -52,6 +52,12 @@ def _maximize_defaults(input_shape):
     return options
 
 
+def _one_line(error):
+    """``Type: last line of the message`` (TensorFlow errors carry whole stack traces)."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[-1] if lines else ''}"
+
+
 def _option_widget(name, default):
     description = name.replace("_", " ")
     style = {"description_width": "initial"}
@@ -156,6 +162,7 @@ class Explorer(W.VBox):
         self.input_channel = W.IntSlider(description="Input channel", min=0, max=0, value=0,
                                          style={"description_width": "initial"}, layout=W.Layout(width="340px"))
         self.shared_scale = W.Checkbox(description="Shared scale", value=True, indent=False)
+        self.single_channel = W.Checkbox(description="Only the selected input channel", value=False, indent=False)
         self.page = W.IntSlider(description="Page", min=0, max=0, value=0, layout=W.Layout(width="260px"))
         self.opacity = W.FloatSlider(description="Opacity", min=0.0, max=1.0, step=0.05, value=0.5)
         target_options = [("top predicted", -1)]
@@ -238,7 +245,7 @@ class Explorer(W.VBox):
         self.architecture.options = rows
 
         filters = W.VBox([self._notes["Filters"], W.HBox([self.filters_canvas, self.kernel_canvas])])
-        response = W.VBox([self._notes["Kernel response"],
+        response = W.VBox([self._notes["Kernel response"], self.single_channel,
                            W.HBox([self.response_input_canvas, self.response_kernel_canvas, self.response_canvas])])
         activations = W.VBox([self._notes["Activations"], W.HBox([self.shared_scale, self.page]),
                               W.HBox([self.grid_canvas, self.channel_canvas])])
@@ -254,7 +261,7 @@ class Explorer(W.VBox):
         self.tabs.selected_index = 2
 
     def _wire(self):
-        for control in (self.channel, self.image, self.input_channel, self.shared_scale,
+        for control in (self.channel, self.image, self.input_channel, self.shared_scale, self.single_channel,
                         self.opacity, self.target, self.method):
             control.observe(self._changed, names="value")
         self.layer.observe(self._layer_changed, names="value")
@@ -364,6 +371,7 @@ class Explorer(W.VBox):
         return {
             "layer": self.layer.value, "channel": int(self.channel.value), "image": int(self.image.value),
             "input_channel": int(self.input_channel.value), "shared": bool(self.shared_scale.value),
+            "single_channel": bool(self.single_channel.value),
             "page": int(self.page.value), "method": method, "options": options,
             "target": int(self.target.value), "opacity": float(self.opacity.value),
             "tab": self.tabs.selected_index or 0,
@@ -392,11 +400,12 @@ class Explorer(W.VBox):
                 return
             try:
                 self._update_tab(tab, s, image, generation)
-                self._notes[TAB_TITLES[tab]].value = self._note_text(tab, s)
-            except NbinterpError as error:
-                self._notes[TAB_TITLES[tab]].value = str(error)
+                self._notes[TAB_TITLES[tab]].value = ""
+            except Exception as error:  # one line in the tab (and the status line when visible), never a traceback
+                text = str(error) if isinstance(error, NbinterpError) else _one_line(error)
+                self._notes[TAB_TITLES[tab]].value = text
                 if tab == s["tab"]:
-                    messages.append(str(error))
+                    messages.append(text)
         if self._updates.superseded(generation):
             return
         self.last_update_seconds = time.perf_counter() - started
@@ -404,9 +413,6 @@ class Explorer(W.VBox):
             self._set_status(messages[0], error=True)
         else:
             self._set_status(self._summary_line(s))
-
-    def _note_text(self, tab, s):
-        return ""
 
     def _apply(self, canvas, key, make, generation):
         """Render ``make()`` onto ``canvas`` unless it already shows ``key``."""
@@ -450,10 +456,10 @@ class Explorer(W.VBox):
             if not views._conv_layer(op):
                 self._clear(self.response_input_canvas, self.response_kernel_canvas, self.response_canvas)
                 raise NbinterpError(f"kernel responses need a convolution layer; {layer} is {type(op).__name__}")
-            single = None if (views.is_first_conv_on_image(ins, layer) and ic == 0) else ic
-            key = ("resp", layer, channel, s["image"], single)
+            single = ic if s["single_channel"] else None
+            key = ("resp", layer, channel, s["image"], single, ic)
             if self._last.get(id(self.response_canvas)) != key:
-                pictures = views.kernel_response_view(ins, layer, channel, image, input_channel=single)
+                pictures = views.kernel_response_view(ins, layer, channel, image, input_channel=single, shown_channel=ic)
                 for canvas, part in ((self.response_input_canvas, "input"), (self.response_kernel_canvas, "kernel"),
                                      (self.response_canvas, "response")):
                     self._apply(canvas, key, lambda p=pictures[part]: p, generation)
@@ -629,8 +635,7 @@ class Explorer(W.VBox):
 
     def _report(self, error):
         """Unexpected errors: one line in the status, never a traceback wall."""
-        lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-        self._set_status(f"{type(error).__name__}: {lines[-1] if lines else ''}", error=True)
+        self._set_status(_one_line(error), error=True)
 
     # ----------------------------------------------------------------- export
     def _view_pictures(self, view=None):

@@ -228,7 +228,7 @@ def kernel_response_view(ins, layer, kernel, image, input_channel=None, shown_ch
         kern_tile = render.colorize(weights[:, :, c, kernel], "RdBu_r", symmetric=True)
     right = render.colorize(response, "RdBu_r", symmetric=True)
     what = "contribution of input channel %d" % input_channel if input_channel is not None else "response + bias"
-    size = max(left.shape[0], 112)
+    size = max(left.shape[0], 224)  # all three panels drawn at the same size
     return {
         "input": Picture(_enlarge(left, size), [], left_label),
         "kernel": Picture(_enlarge(kern_tile, size), [], f"kernel {kernel}"),

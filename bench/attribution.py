@@ -236,6 +236,9 @@ def main(argv=None):
     parser.add_argument("--methods", nargs="*", default=None, help="subset of METHODS")
     parser.add_argument("--batches", nargs="*", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument(
+        "--defaults", action="store_true", help="use the methods' default options on the ImageNet models too (slow)"
+    )
     args = parser.parse_args(argv)
 
     methods = args.methods or list(METHODS)
@@ -268,7 +271,7 @@ def main(argv=None):
         else:
             model, label = imagenet_model(name)
             big = True
-        bench_model(model, label, batches, methods, repeats, min_time, big, rows)
+        bench_model(model, label, batches, methods, repeats, min_time, big and not args.defaults, rows)
     missed = [r for r in rows if r["ok"] != "ok"]
     print(f"\n{len(rows) - len(missed)}/{len(rows)} rows within target")
     return 0

@@ -607,11 +607,22 @@ class Attribution:
 # option validation helpers
 
 
+def whole_number(value):
+    """``value`` as an int if it is a whole number (``3``, ``np.int64(3)``, ``3.0``), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        return int(value)
+    return None
+
+
 def positive_int(options, name, minimum=1):
-    value = options[name]
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InvalidInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    value = whole_number(options[name])
+    if value is None or value < minimum:
+        raise InvalidInputError(f"{name} must be an integer >= {minimum}, got {options[name]!r}")
+    return value
 
 
 def real_number(options, name, low=None, high=None):

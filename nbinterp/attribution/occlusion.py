@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import InvalidInputError
-from .base import Attribution, perturbation_loop, real_number, sum_rows
+from .base import Attribution, perturbation_loop, real_number, sum_rows, whole_number
 
 
 def default_patch(size):
@@ -26,14 +26,12 @@ def positions(size, patch, stride):
 def _pair(value, name, dims):
     if value is None:
         return None
-    values = np.atleast_1d(np.asarray(value, dtype=object)).tolist()
+    values = [whole_number(v) for v in np.atleast_1d(np.asarray(value, dtype=object)).tolist()]
     if len(values) == 1:
         values = values * dims
-    if len(values) != dims or any(
-        isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in values
-    ):
+    if len(values) != dims or any(v is None or v < 1 for v in values):
         raise InvalidInputError(f"{name} must be a positive integer or {dims} of them, got {value!r}")
-    return tuple(int(v) for v in values)
+    return tuple(values)
 
 
 class Occlusion(Attribution):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from ..errors import InvalidInputError
-from .base import Attribution, per_example, perturbation_loop, positive_int, real_number, sum_rows
+from .base import Attribution, per_example, perturbation_loop, positive_int, real_number, sum_rows, whole_number
 
 
 class _NoisyGradients(Attribution):
@@ -22,13 +22,13 @@ class _NoisyGradients(Attribution):
     _squares = False
 
     def _check_options(self, options):
-        seed = options["seed"]
-        if isinstance(seed, bool) or not hasattr(seed, "__index__"):
-            raise InvalidInputError(f"seed must be an integer, got {seed!r}")
+        seed = whole_number(options["seed"])
+        if seed is None:
+            raise InvalidInputError(f"seed must be an integer, got {options['seed']!r}")
         return {
             "samples": positive_int(options, "samples"),
             "noise": real_number(options, "noise", low=0.0),
-            "seed": int(seed) % (2**31 - 1),
+            "seed": seed % (2**31 - 1),
         }
 
     def _option_specs(self):

@@ -207,24 +207,27 @@ def bench_model(model, label, batches, methods, repeats, min_time, big, out):
             row["ratio"] = row["steady"] / row["ideal"]
             row["cpu_ratio"] = statistics.median(steady_cpu) / statistics.median(ideal_cpu)
             row["first_ratio"] = row["first"] / row["steady"]
-            target = 0.75 if name in PARTIAL_BACKWARD else 1.1
-            row["ok"] = "ok" if row["ratio"] <= target and row["first_ratio"] <= 2 else "MISS"
+            row["target"] = 0.75 if name in PARTIAL_BACKWARD else 1.1
+            row["steady_ok"] = row["ratio"] <= row["target"]
+            row["first_ok"] = row["first_ratio"] <= 2
             out.append(row)
             print_row(row)
 
 
 HEADER = (
     f"{'model':<28} {'N':>2} {'method':<21} {'evals':>5} {'bs':>3} {'traces':>6} {'first s':>8} {'steady s':>9} "
-    f"{'ideal s':>8} {'steady/ideal':>12} {'cpu':>5} {'first/steady':>12} {'ideal 1st s':>11} {'reps':>4}  target"
+    f"{'ideal s':>8} {'steady/ideal':>12} {'cpu':>5} {'first/steady':>12} {'ideal 1st s':>11} {'reps':>4}  steady<=target  first<=2x"
 )
 
 
 def print_row(row):
+    steady = f"{'ok' if row['steady_ok'] else 'MISS'} (<={row['target']})"
+    first = "ok" if row["first_ok"] else "MISS"
     print(
         f"{row['model']:<28} {row['n']:>2} {row['method']:<21} {row['evals']:>5} {row['batch']:>3} "
         f"{row['traces']:>6} {row['first']:>8.3f} {row['steady']:>9.4f} {row['ideal']:>8.4f} "
         f"{row['ratio']:>12.2f} {row['cpu_ratio']:>5.2f} "
-        f"{row['first_ratio']:>12.1f} {row['ideal_first']:>11.3f} {row['repeats']:>4}  {row['ok']}",
+        f"{row['first_ratio']:>12.1f} {row['ideal_first']:>11.3f} {row['repeats']:>4}  {steady:<14}  {first}",
         flush=True,
     )
 
@@ -272,8 +275,9 @@ def main(argv=None):
             model, label = imagenet_model(name)
             big = True
         bench_model(model, label, batches, methods, repeats, min_time, big and not args.defaults, rows)
-    missed = [r for r in rows if r["ok"] != "ok"]
-    print(f"\n{len(rows) - len(missed)}/{len(rows)} rows within target")
+    steady = sum(r["steady_ok"] for r in rows)
+    first = sum(r["first_ok"] for r in rows)
+    print(f"\nsteady within target: {steady}/{len(rows)} rows; first call within 2x steady: {first}/{len(rows)}")
     return 0
 
 

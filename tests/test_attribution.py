@@ -669,6 +669,13 @@ def test_bad_options_are_reported(net, x5):
     model, _ = net
     with pytest.raises(InvalidInputError, match="samples"):
         attribute(model, x5, method="smoothgrad", samples=0)
+    with pytest.raises(InvalidInputError, match="samples"):
+        attribute(model, x5, method="smoothgrad", samples=2.5)
+    # whole numbers from a UI's float fields are fine
+    np.testing.assert_array_equal(
+        attribute(model, x5, method="smoothgrad", samples=2.0, seed=3.0),
+        attribute(model, x5, method="smoothgrad", samples=2, seed=3),
+    )
     with pytest.raises(InvalidInputError, match="unknown option 'sample'"):
         attribute(model, x5, method="smoothgrad", sample=3)
     with pytest.raises(InvalidInputError, match="baseline"):

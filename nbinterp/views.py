@@ -170,18 +170,52 @@ def _dense_filters_view(ins, layer, weights, unit, input_channel):
             "grid": Picture(grid.image, regions, f"{ins.layer(layer).name}: incoming weights of each unit as a {shape[:2]} image", k),
             "selected": Picture(big, [], f"unit {k}: weights from each input position (red +, blue −)"),
         }
-    matrix = render.colorize(weights.T, "RdBu_r", symmetric=True)  # (out, in)
-    scale = max(1, 256 // max(matrix.shape[1], 1))
-    image = render.upscale_nearest(matrix, min(scale, 8))
+    bound = float(np.max(np.abs(weights))) or 1.0
+    shrunk, (fy, fx) = _block_mean(weights.T, MATRIX_MAX_PX)  # rows: units, columns: inputs
+    sy = max(1, min(24, 256 // shrunk.shape[0]))  # rows (units) at least a few pixels tall
+    sx = max(1, min(8, MATRIX_MAX_PX // shrunk.shape[1]))
+    colours = render.colorize(shrunk, "RdBu_r", vmax=bound, symmetric=True)
+    image = np.repeat(np.repeat(colours, sy, axis=0), sx, axis=1)
     rows = [
-        {"id": i, "x": 0, "y": i * min(scale, 8), "w": image.shape[1], "h": min(scale, 8), "title": f"unit {i}"}
+        {"id": i, "x": 0, "y": i * sy, "w": image.shape[1], "h": sy, "title": f"unit {i}"}
         for i in range(n_out)
-    ] if n_out <= 1024 else []
-    column = render.colorize(weights[:, k : k + 1], "RdBu_r", symmetric=True)
+    ] if fy == 1 else []
+    averaged = f" (blocks of {fy}×{fx} averaged)" if fy * fx > 1 else ""
     return {
-        "grid": Picture(image, rows, f"{ins.layer(layer).name}: weight matrix, rows = {n_out} units, columns = {n_in} inputs", k),
-        "selected": Picture(render.upscale_nearest(column.transpose(1, 0, 2), 4), [], f"unit {k}: its {n_in} incoming weights"),
+        "grid": Picture(image, rows, f"{ins.layer(layer).name}: weight matrix, rows = {n_out} units, "
+                                     f"columns = {n_in} inputs{averaged}", k),
+        "selected": Picture(_vector_square(weights[:, k], bound), [],
+                            f"unit {k}: its {n_in} incoming weights, row by row (red +, blue −)"),
     }
+
+
+MATRIX_MAX_PX = 512  # weight matrices larger than this are block-averaged for display
+
+
+def _block_mean(field, limit):
+    """Average ``field`` (2-D) over blocks so neither side exceeds ``limit``; returns the factors too."""
+    fy, fx = (max(1, -(-n // limit)) for n in field.shape)
+    if fy == fx == 1:
+        return field, (1, 1)
+    h, w = -(-field.shape[0] // fy) * fy, -(-field.shape[1] // fx) * fx
+    padded = np.zeros((h, w), np.float32)
+    padded[: field.shape[0], : field.shape[1]] = field
+    counts = np.zeros((h, w), np.float32)
+    counts[: field.shape[0], : field.shape[1]] = 1
+    sums = padded.reshape(h // fy, fy, w // fx, fx).sum(axis=(1, 3))
+    n = counts.reshape(h // fy, fy, w // fx, fx).sum(axis=(1, 3))
+    return sums / np.maximum(n, 1), (fy, fx)
+
+
+def _vector_square(vector, bound):
+    """A 1-D vector wrapped row by row into a near-square picture (padding left white)."""
+    n = vector.shape[0]
+    side = int(np.ceil(np.sqrt(n)))
+    rows = -(-n // side)
+    colours = render.colorize(vector, "RdBu_r", vmax=bound, symmetric=True)
+    square = np.full((rows * side, 3), 255, np.uint8)
+    square[:n] = colours
+    return _enlarge(square.reshape(rows, side, 3), 224) if side <= 224 else square.reshape(rows, side, 3)
 
 
 # ------------------------------------------------------------- kernel response
@@ -240,6 +274,7 @@ def kernel_response_view(ins, layer, kernel, image, input_channel=None, shown_ch
 
 
 # ------------------------------------------------------------ activation grid
+UNITS_PER_ROW = 64  # 1-D outputs (Dense units) are drawn as a grid this wide
 GRID_TILE_MAX_PX = 64  # tiles of larger maps are shrunk in the grid (the enlarged view keeps full size)
 
 
@@ -258,15 +293,21 @@ def activation_grid(ins, layer, image, shared_scale=True, page=0):
     acts = ins.activations(layer, image)[0]
     if acts.ndim == 0:
         raise NotSupportedError(f"{info.name} outputs a scalar")
-    if acts.ndim == 1:  # Dense-like: one value per unit
+    if acts.ndim == 1:  # Dense-like: one value per unit, laid out in rows of UNITS_PER_ROW
         n = acts.shape[0]
-        cell = max(2, min(24, 896 // max(n, 1)))
-        strip = render.upscale_nearest(render.colorize(acts[None, :], "viridis"), cell)
+        cols = min(n, UNITS_PER_ROW)
+        rows = -(-n // cols)
+        cell = max(4, min(24, 768 // cols))
+        values = np.full(rows * cols, np.nan, np.float32)
+        values[:n] = acts
+        colours = render.colorize(values, "viridis", vmin=float(acts.min()), vmax=float(acts.max()))
+        colours[n:] = 255
+        picture = render.upscale_nearest(colours.reshape(rows, cols, 3), cell)
         regions = [
-            {"id": i, "x": i * cell, "y": 0, "w": cell, "h": cell, "title": f"unit {i}: {acts[i]:+.4f}"}
+            {"id": i, "x": (i % cols) * cell, "y": (i // cols) * cell, "w": cell, "h": cell, "title": f"unit {i}: {acts[i]:+.4f}"}
             for i in range(n)
-        ] if n <= 2048 else []
-        return Picture(strip, regions, f"{info.name}: {n} units (min {acts.min():+.3f}, max {acts.max():+.3f}); click a unit")
+        ] if n <= 4096 else []
+        return Picture(picture, regions, f"{info.name}: {n} units (min {acts.min():+.3f}, max {acts.max():+.3f}); click a unit")
     if acts.ndim == 2:  # sequence (T, C): rows are channels
         T, n = acts.shape
         sy = max(2, min(16, 512 // max(n, 1)))

@@ -245,20 +245,20 @@ class Inspector:
         """``images`` as the validated, preprocessed float batch the model sees."""
         return as_batch(images, self.input_shape, self.input_dtype, self.preprocess)
 
-    def _cached(self, what, path, images, compute):
+    def _cached(self, path, images, wanted):
+        """The first of ``wanted`` = [(what, graph key), ...] for ``images``, from the cache
+        or from one forward pass that computes (and caches) all of them."""
         raw = _to_numpy(images)
-        key = (what, path, _image_digest(raw))
-        hit = self.cache.get(key)
+        digest = _image_digest(raw)
+        hit = self.cache.get((wanted[0][0], path, digest))
         if hit is not None:
             return hit
-        value = compute(self.batch(raw))
-        value.setflags(write=False)  # cached arrays are shared: keep them intact
-        self.cache.put(key, value)
+        values = self._function(tuple(key for _, key in wanted))(tf.convert_to_tensor(self.batch(raw)))
+        for (what, _), value in reversed(list(zip(wanted, values))):  # the first is used last: kept longest
+            value = np.asarray(value)
+            value.setflags(write=False)  # cached arrays are shared: keep them intact
+            self.cache.put((what, path, digest), value)
         return value
-
-    def _outputs(self, keys, batch):
-        outs = self._function(tuple(keys))(tf.convert_to_tensor(batch))
-        return [np.asarray(o) for o in outs]
 
     def activations(self, layer, images) -> np.ndarray:
         """Output of ``layer`` for ``images`` (one image or a batch): ``(N, *output_shape[1:])``.
@@ -266,45 +266,31 @@ class Inspector:
         For layers with a kernel the same forward pass also caches the layer's
         input, so a kernel response that follows costs only its convolution."""
         entry = self.plan.resolve(layer)
-        key = self.plan.output_key(entry.path)
+        wanted = [("out", self.plan.output_key(entry.path))]
         op = getattr(entry, "op", None)
-        if op is None or _kernel_variable(op) is None or len(entry.in_keys) != 1:
-            return self._cached("out", entry.path, images, lambda b: self._outputs([key], b)[0])
-        in_key = entry.in_keys[0]
-        raw = _to_numpy(images)
-        digest = _image_digest(raw)
-        hit = self.cache.get(("out", entry.path, digest))
-        if hit is not None:
-            return hit
-        out, layer_in = self._outputs([key, in_key], self.batch(raw))
-        for what, value in (("in", layer_in), ("out", out)):
-            value.setflags(write=False)
-            self.cache.put((what, entry.path, digest), value)
-        return out
+        if op is not None and _kernel_variable(op) is not None and len(entry.in_keys) == 1:
+            wanted.append(("in", entry.in_keys[0]))
+        return self._cached(entry.path, images, wanted)
 
     def pre_activations(self, layer, images) -> np.ndarray:
         """Output of ``layer`` before its activation function (e.g. before ReLU)."""
         entry, op = self._layer_object(layer)
         if activation_name(op) is None or not callable(getattr(op, "activation", None)):
             return self.activations(entry.path, images)
-        key = GraphPlan.pre_activation_key(entry)
-        return self._cached("pre", entry.path, images, lambda b: self._outputs([key], b)[0])
+        return self._cached(entry.path, images, [("pre", GraphPlan.pre_activation_key(entry))])
 
     def layer_input(self, layer, images) -> np.ndarray:
         """What ``layer`` receives as input for ``images``."""
         entry = self.plan.resolve(layer)
-        key = self.plan.input_key(entry.path)
-        return self._cached("in", entry.path, images, lambda b: self._outputs([key], b)[0])
+        return self._cached(entry.path, images, [("in", self.plan.input_key(entry.path))])
 
     def predict(self, images) -> np.ndarray:
         """The model's output for ``images``."""
-        key = self.plan.output_keys[0]
-        return self._cached("out", "<output>", images, lambda b: self._outputs([key], b)[0])
+        return self._cached("<output>", images, [("out", self.plan.output_keys[0])])
 
     def logits(self, images) -> np.ndarray:
         """The model's output before a final softmax/sigmoid (the output itself otherwise)."""
-        key = self.plan.logit_key()
-        return self._cached("logits", "<output>", images, lambda b: self._outputs([key], b)[0])
+        return self._cached("<output>", images, [("logits", self.plan.logit_key())])
 
     # ------------------------------------------------------------------ kernel responses
     def kernel_response(self, layer, kernel, image, input_channel=None) -> np.ndarray:

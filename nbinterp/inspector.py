@@ -216,6 +216,14 @@ class Inspector:
             raise NoKernelError(f"layer {entry.path!r} ({type(op).__name__}) has no kernel")
         return np.array(keras.ops.convert_to_numpy(kernel))
 
+    def kernel_shape(self, layer) -> tuple:
+        """The shape of :meth:`kernels` without copying the weights."""
+        entry, op = self._layer_object(layer)
+        kernel = _kernel_variable(op)
+        if kernel is None:
+            raise NoKernelError(f"layer {entry.path!r} ({type(op).__name__}) has no kernel")
+        return tuple(int(d) for d in kernel.shape)
+
     def bias(self, layer):
         """The layer's bias vector, or None when it has none (``use_bias=False``)."""
         entry, op = self._layer_object(layer)

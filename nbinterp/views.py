@@ -58,8 +58,8 @@ def input_channel_count(ins, layer):
     info = ins.layer(layer)
     if not info.has_kernel:
         return 0
-    kernels = ins.kernels(layer)
-    return int(kernels.shape[-2]) if kernels.ndim >= 3 else 0
+    shape = ins.kernel_shape(layer)
+    return int(shape[-2]) if len(shape) >= 3 else 0
 
 
 def is_first_conv_on_image(ins, layer):
@@ -108,7 +108,7 @@ def filters_grid(ins, layer, input_channel=0):
     info = ins.layer(layer)
     if not info.has_kernel:
         raise NoKernelError(f"{info.name} ({info.kind}) has no weights to show as filters")
-    if ins.kernels(layer).ndim == 2:
+    if len(ins.kernel_shape(layer)) == 2:
         return _dense_filters_view(ins, layer, ins.kernels(layer), 0, input_channel)["grid"]
     tiles, weights, _ = _filter_tiles(ins, layer, input_channel)
     grid = render.mosaic(np.stack([_enlarge(t, 24) for t in tiles]), pad=2)
@@ -126,7 +126,7 @@ def filter_selected(ins, layer, kernel=0, input_channel=0):
     info = ins.layer(layer)
     if not info.has_kernel:
         raise NoKernelError(f"{info.name} ({info.kind}) has no weights to show as filters")
-    if ins.kernels(layer).ndim == 2:
+    if len(ins.kernel_shape(layer)) == 2:
         return _dense_filters_view(ins, layer, ins.kernels(layer), kernel, input_channel)["selected"]
     tiles, _, describe = _filter_tiles(ins, layer, input_channel)
     k = check_index(kernel, tiles.shape[0], "kernel")

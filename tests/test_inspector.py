@@ -348,3 +348,11 @@ def test_grouped_conv_kernel_response():
         np.testing.assert_allclose(ins.kernel_response("g", k, x, input_channel=c), part, rtol=1e-4, atol=1e-5)
     with pytest.raises(NotSupportedError, match="group"):
         ins.kernel_response("g", 0, x, input_channel=3)
+
+
+def test_kernel_shape_matches_kernels(cnn):
+    ins = Inspector(cnn)
+    for name in ("conv1", "conv2", "dw", "out"):
+        assert ins.kernel_shape(name) == ins.kernels(name).shape
+    with pytest.raises(NoKernelError):
+        ins.kernel_shape("pool")

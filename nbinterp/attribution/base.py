@@ -278,21 +278,26 @@ def class_scores(logits, targets):
     return tf.gather(logits, targets[:, None], batch_dims=1)[:, 0]
 
 
-def chunked(total, batch_size, body, initial):
-    """Run ``body(indices, state) -> state`` over ``range(total)`` in chunks, inside the graph."""
+def single_pass_loop(info, x, targets, batch_size, explain):
+    """Maps of every input from one pass each, in chunks of ``batch_size`` inputs, inside the graph.
+
+    ``explain(x_chunk, targets_chunk) -> (maps, targets)`` gives the maps of
+    a chunk and the classes they explain (negative targets replaced by the
+    top class). Returns ``(maps, targets)`` for the whole batch.
+    """
+    n = tf.shape(x)[0]
     batch_size = tf.maximum(tf.cast(batch_size, tf.int32), 1)
-    total = tf.cast(total, tf.int32)
-    n_chunks = (total + batch_size - 1) // batch_size
+    n_chunks = (n + batch_size - 1) // batch_size
 
-    def step(i, state):
+    def step(i, maps, used):
         start = i * batch_size
-        indices = tf.range(start, tf.minimum(start + batch_size, total))
-        return i + 1, body(indices, state)
+        indices = tf.range(start, tf.minimum(start + batch_size, n))
+        chunk_maps, chunk_targets = explain(tf.gather(x, indices), tf.gather(targets, indices))
+        return i + 1, scatter_rows(maps, indices, chunk_maps), scatter_rows(used, indices, chunk_targets)
 
-    _, state = tf.while_loop(
-        lambda i, state: i < n_chunks, step, (tf.constant(0), initial), parallel_iterations=1
-    )
-    return state
+    initial = (tf.constant(0), tf.zeros(info.map_shape_tensor(x), tf.float32), tf.zeros([n], tf.int32))
+    _, maps, used = tf.while_loop(lambda i, *state: i < n_chunks, step, initial, parallel_iterations=1)
+    return maps, used
 
 
 def scatter_rows(acc, indices, values):

@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 
 from ..errors import MethodNotApplicableError
-from .base import Attribution, chunked, class_scores, entry_shape, scatter_rows
+from .base import Attribution, class_scores, entry_shape, single_pass_loop
 
 _PASS_THROUGH = tuple(
     cls
@@ -122,25 +122,20 @@ class CAM(Attribution):
         want = [feature_key, info.logit_key]
 
         def run(x, targets, batch_size):
-            n = tf.shape(x)[0]
             kernel = tf.cast(keras.ops.convert_to_tensor(dense.kernel), tf.float32)  # (K, classes)
 
-            def body(indices, state):
-                maps, used = state
-                xc = tf.gather(x, indices)
+            def explain(xc, tc):
                 features, logits = info.run(xc, info.embed(xc), want)
                 logits = tf.cast(logits, tf.float32)
-                tc = tf.gather(targets, indices)
                 tc = tf.where(tc < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), tc)
                 weights = tf.gather(tf.transpose(kernel), tc)  # (B, K)
                 features = tf.cast(features, tf.float32)
                 for _ in range(len(features.shape) - 2):  # broadcast over the spatial axes
                     weights = weights[:, None]
                 cam = tf.reduce_sum(features * weights, axis=-1)
-                return scatter_rows(maps, indices, upsample(info, cam, xc)), scatter_rows(used, indices, tc)
+                return upsample(info, cam, xc), tc
 
-            initial = (tf.zeros(info.map_shape_tensor(x), tf.float32), tf.zeros([n], tf.int32))
-            return chunked(n, batch_size, body, initial)
+            return single_pass_loop(info, x, targets, batch_size, explain)
 
         return run
 
@@ -196,31 +191,25 @@ class GradCAM(Attribution):
         want = [self._feature_key, info.logit_key]
         weigh = self._weights
 
+        def explain(xc, tc):
+            zc = info.embed(xc)
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(zc)
+                features, logits = info.run(xc, zc, want)
+                logits = tf.cast(logits, tf.float32)
+                tc = tf.where(tc < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), tc)
+                score = tf.reduce_sum(class_scores(logits, tc))
+            grads = tf.cast(tape.gradient(score, features), tf.float32)
+            features = tf.cast(features, tf.float32)
+            spatial = list(range(1, len(features.shape) - 1))
+            weights = weigh(features, grads, spatial)  # (B, K)
+            for _ in spatial:
+                weights = weights[:, None]
+            cam = tf.nn.relu(tf.reduce_sum(features * weights, axis=-1))
+            return upsample(info, cam, xc), tc
+
         def run(x, targets, batch_size):
-            n = tf.shape(x)[0]
-
-            def body(indices, state):
-                maps, used = state
-                xc = tf.gather(x, indices)
-                zc = info.embed(xc)
-                tc = tf.gather(targets, indices)
-                with tf.GradientTape(watch_accessed_variables=False) as tape:
-                    tape.watch(zc)
-                    features, logits = info.run(xc, zc, want)
-                    logits = tf.cast(logits, tf.float32)
-                    tc = tf.where(tc < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), tc)
-                    score = tf.reduce_sum(class_scores(logits, tc))
-                grads = tf.cast(tape.gradient(score, features), tf.float32)
-                features = tf.cast(features, tf.float32)
-                spatial = list(range(1, len(features.shape) - 1))
-                weights = weigh(features, grads, spatial)  # (B, K)
-                for _ in spatial:
-                    weights = weights[:, None]
-                cam = tf.nn.relu(tf.reduce_sum(features * weights, axis=-1))
-                return scatter_rows(maps, indices, upsample(info, cam, xc)), scatter_rows(used, indices, tc)
-
-            initial = (tf.zeros(info.map_shape_tensor(x), tf.float32), tf.zeros([n], tf.int32))
-            return chunked(n, batch_size, body, initial)
+            return single_pass_loop(info, x, targets, batch_size, explain)
 
         return run
 

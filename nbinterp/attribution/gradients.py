@@ -8,11 +8,10 @@ import tensorflow as tf
 from ..errors import InvalidInputError
 from .base import (
     Attribution,
-    chunked,
     per_example,
     perturbation_loop,
-    scatter_rows,
     score_gradients,
+    single_pass_loop,
     sum_rows,
 )
 
@@ -20,19 +19,14 @@ from .base import (
 def _single_pass(info, reduce_how, activation_override=None, times_input=False):
     """One forward+backward per image: the gradient of the target logit, reduced per pixel."""
 
+    def explain(xc, tc):
+        zc = info.embed(xc)
+        grads, _, tc = score_gradients(info, xc, zc, tc, activation_override)
+        values = tf.cast(zc, tf.float32) * tf.cast(grads, tf.float32) if times_input else grads
+        return info.reduce(values, reduce_how), tc
+
     def run(x, targets, batch_size):
-        n = tf.shape(x)[0]
-
-        def body(indices, state):
-            maps, used = state
-            xc = tf.gather(x, indices)
-            zc = info.embed(xc)
-            grads, _, tc = score_gradients(info, xc, zc, tf.gather(targets, indices), activation_override)
-            values = tf.cast(zc, tf.float32) * tf.cast(grads, tf.float32) if times_input else grads
-            return scatter_rows(maps, indices, info.reduce(values, reduce_how)), scatter_rows(used, indices, tc)
-
-        initial = (tf.zeros(info.map_shape_tensor(x), tf.float32), tf.zeros([n], tf.int32))
-        return chunked(n, batch_size, body, initial)
+        return single_pass_loop(info, x, targets, batch_size, explain)
 
     return run
 

@@ -282,3 +282,23 @@ def test_fourier_start_round_trip_and_octave_errors(model, digit):
     nbinterp.maximize(flat, mx.Channel("conv", 0), steps=1, octaves=2, start=start, **quiet())  # convs take any size
     with pytest.raises(nbinterp.errors.NotSupportedError):
         nbinterp.maximize(flat, 0, steps=1, octaves=2, start=start, **quiet())  # the Dense after Flatten does not
+
+
+def test_fourier_step_is_not_shared_by_widths_with_one_spectrum_shape():
+    """Widths 4 and 5 both have 3 rfft bins: a run at width 5 must not reuse the step built for width 4."""
+
+    def make_model():
+        keras.utils.set_random_seed(1)
+        inp = keras.Input((None, None, 3))
+        x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inp)
+        return keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+
+    rng = np.random.default_rng(0)
+    narrow = rng.uniform(0, 1, (8, 4, 3)).astype(np.float32)
+    wide = rng.uniform(0, 1, (8, 5, 3)).astype(np.float32)
+    options = dict(steps=3, parameterization="fourier", **quiet())
+    alone = nbinterp.maximize(make_model(), mx.Channel("conv", 1), start=wide, **options)
+    model = make_model()
+    nbinterp.maximize(model, mx.Channel("conv", 1), start=narrow, **options)
+    after = nbinterp.maximize(model, mx.Channel("conv", 1), start=wide, **options)
+    np.testing.assert_allclose(after.objective, alone.objective, rtol=1e-5)

@@ -573,6 +573,7 @@ def _get_step(target, objective, entry, param_shape, image_shape, parameterizati
         objective.kind,
         None if entry is None else entry.path,
         param_shape,
+        image_shape,  # Fourier parameters of widths 2m and 2m+1 have one shape
         parameterization,
         id(target.preprocess) if target.preprocess is not None else None,
     )

@@ -278,6 +278,11 @@ def class_scores(logits, targets):
     return tf.gather(logits, targets[:, None], batch_dims=1)[:, 0]
 
 
+def fill_top_class(targets, logits):
+    """``targets`` with each negative entry (no class given) replaced by that row's top class."""
+    return tf.where(targets < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), targets)
+
+
 def single_pass_loop(info, x, targets, batch_size, explain):
     """Maps of every input from one pass each, in chunks of ``batch_size`` inputs, inside the graph.
 
@@ -319,7 +324,7 @@ def score_gradients(info, x, z, targets, activation_override=None):
     with tf.GradientTape(watch_accessed_variables=False) as tape:
         tape.watch(z)
         logits = info.logits(x, z, activation_override)
-        targets = tf.where(targets < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), targets)
+        targets = fill_top_class(targets, logits)
         score = tf.reduce_sum(class_scores(logits, targets))
     return tape.gradient(score, z), logits, targets
 
@@ -356,8 +361,7 @@ def perturbation_loop(info, x, targets, batch_size, count, perturb, accumulate, 
         clean = tf.reduce_any(targets < 0)
 
     def resolve(clean_images, clean_logits, targets, base):
-        requested = tf.gather(targets, clean_images)
-        resolved = tf.where(requested < 0, tf.argmax(clean_logits, axis=-1, output_type=tf.int32), requested)
+        resolved = fill_top_class(tf.gather(targets, clean_images), clean_logits)
         targets = tf.tensor_scatter_nd_update(targets, clean_images[:, None], resolved)
         base = tf.tensor_scatter_nd_update(base, clean_images[:, None], class_scores(clean_logits, resolved))
         return targets, base

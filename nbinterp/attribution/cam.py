@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 
 from ..errors import MethodNotApplicableError
-from .base import Attribution, class_scores, entry_shape, single_pass_loop
+from .base import Attribution, class_scores, entry_shape, fill_top_class, single_pass_loop
 
 _PASS_THROUGH = tuple(
     cls
@@ -127,7 +127,7 @@ class CAM(Attribution):
             def explain(xc, tc):
                 features, logits = info.run(xc, info.embed(xc), want)
                 logits = tf.cast(logits, tf.float32)
-                tc = tf.where(tc < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), tc)
+                tc = fill_top_class(tc, logits)
                 weights = tf.gather(tf.transpose(kernel), tc)  # (B, K)
                 features = tf.cast(features, tf.float32)
                 for _ in range(len(features.shape) - 2):  # broadcast over the spatial axes
@@ -197,7 +197,7 @@ class GradCAM(Attribution):
                 tape.watch(zc)
                 features, logits = info.run(xc, zc, want)
                 logits = tf.cast(logits, tf.float32)
-                tc = tf.where(tc < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), tc)
+                tc = fill_top_class(tc, logits)
                 score = tf.reduce_sum(class_scores(logits, tc))
             grads = tf.cast(tape.gradient(score, features), tf.float32)
             features = tf.cast(features, tf.float32)

@@ -477,14 +477,14 @@ def maximize(
     if blur_every and blur_sigma and parameterization == "pixel":
         kernel = tf.constant(_gaussian(float(blur_sigma), min(image_shape[:-1]) if len(image_shape) > 1 else 2))
 
-    def partial():
+    def result(partial=False):
         return MaximizeResult(
             image=_to_raw(x, lo, hi, image_shape),
             objective=np.asarray(values, np.float32),
             steps_done=len(values),
             input_range=(lo, hi),
             target=objective,
-            cancelled=True,
+            cancelled=partial,
         )
 
     try:
@@ -506,7 +506,7 @@ def maximize(
             for i in range(steps):
                 if cancel_requested(cancel):
                     x = _current_image(v, shape, fourier)
-                    raise cancelled("maximize", partial())
+                    raise cancelled("maximize", result(partial=True))
                 shift = [int(rng.integers(-jitter, jitter + 1)) if jitter else 0 for _ in spatial]
                 try:
                     v, value = step_fn(v, index_t, tf.constant(shift, tf.int32), lr_t, l2_t, lo_t, hi_t)
@@ -526,18 +526,12 @@ def maximize(
             x = _current_image(v, shape, fourier)
             detail = x - base
         if cancel_requested(cancel) and len(values) < total:  # pragma: no cover - race with the last step
-            raise cancelled("maximize", partial())
+            raise cancelled("maximize", result(partial=True))
     except BaseException as err:
         bar.close("cancelled" if getattr(err, "partial", None) is not None else "error")
         raise
     bar.close()
-    return MaximizeResult(
-        image=_to_raw(x, lo, hi, image_shape),
-        objective=np.asarray(values, np.float32),
-        steps_done=len(values),
-        input_range=(lo, hi),
-        target=objective,
-    )
+    return result()
 
 
 def _current_image(v, shape, fourier):

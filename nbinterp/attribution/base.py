@@ -168,10 +168,10 @@ class ModelInfo:
         return self.kind != "vector"
 
     def space_shape(self, x_shape):
-        """Per-example shape of the space attributions are computed in."""
+        """Shape of the attribution space (the embedding for token models) for a batch of shape ``x_shape``."""
         if self.kind == "tokens":
-            return tuple(x_shape[1:]) + (self.embedding_dim,)
-        return tuple(x_shape[1:])
+            return tuple(x_shape) + (self.embedding_dim,)
+        return tuple(x_shape)
 
     def map_shape(self, x_shape):
         """Expected shape of the maps for a batch of shape ``x_shape``."""
@@ -218,13 +218,14 @@ class ModelInfo:
         return self.plan.run(inputs, list(want), activation_override=activation_override, feeds=feeds)
 
     def space_shape_tensor(self, x):
-        """Per-example shape (tensor) of the attribution space for inputs ``x``."""
-        shape = tf.shape(x)[1:]
+        """Shape (tensor) of the attribution space for the batch ``x``."""
+        shape = tf.shape(x)
         if self.kind == "tokens":
             return tf.concat([shape, [self.embedding_dim]], 0)
         return shape
 
     def map_shape_tensor(self, x):
+        """Shape (tensor) of the maps for the batch ``x``."""
         shape = tf.shape(x)
         return shape[:-1] if self.kind in ("image", "sequence") else shape
 

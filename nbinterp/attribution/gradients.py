@@ -118,7 +118,7 @@ class InteriorGradients(Attribution):
             def accumulate(acc, image, copy, grads, aux):
                 return sum_rows(acc, image, grads)
 
-            acc = tf.zeros(tf.concat([[tf.shape(x)[0]], info.space_shape_tensor(x)], 0), tf.float32)
+            acc = tf.zeros(info.space_shape_tensor(x), tf.float32)
             acc, targets = perturbation_loop(info, x, targets, batch_size, count, perturb, accumulate, acc)
             return info.reduce(acc / tf.cast(count, tf.float32), "magnitude"), targets
 

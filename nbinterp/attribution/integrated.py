@@ -42,14 +42,12 @@ class IntegratedGradients(Attribution):
         return {"baseline": baseline.astype(np.float32), "steps": positive_int(options, "steps")}
 
     def _option_specs(self):
-        shape = (None,) + (
-            self.info.input_shape + (self.info.embedding_dim,) if self.info.kind == "tokens" else self.info.input_shape
-        )
+        shape = self.info.space_shape((None,) + self.info.input_shape)
         dtype = tf.float32 if self.info.kind == "tokens" else tf.as_dtype(self.info.input_dtype)
         return [tf.TensorSpec(shape, dtype, name="baseline"), tf.TensorSpec([], tf.int32, name="steps")]
 
     def _option_values(self, x, options):
-        full = (len(x),) + self.info.space_shape(x.shape)
+        full = self.info.space_shape(x.shape)
         baseline = options["baseline"]
         try:
             baseline = np.broadcast_to(baseline, full)
@@ -74,7 +72,7 @@ class IntegratedGradients(Attribution):
             def accumulate(acc, image, copy, grads, aux):
                 return sum_rows(acc, image, grads)
 
-            acc = tf.zeros(tf.concat([[tf.shape(x)[0]], info.space_shape_tensor(x)], 0), tf.float32)
+            acc = tf.zeros(info.space_shape_tensor(x), tf.float32)
             acc, targets = perturbation_loop(info, x, targets, batch_size, steps, perturb, accumulate, acc)
             delta = tf.cast(info.embed(x), tf.float32) - tf.cast(baseline, tf.float32)
             return info.reduce(delta * acc / count, "sum"), targets

@@ -51,7 +51,7 @@ class _NoisyGradients(Attribution):
         combine = self._combine
 
         def run(x, targets, batch_size, samples, noise, seed):
-            shape = tf.concat([[tf.shape(x)[0]], info.space_shape_tensor(x)], 0)
+            shape = info.space_shape_tensor(x)
 
             def perturb(z, image, copy, start):
                 rank = len(z.shape)

@@ -10,7 +10,7 @@ import weakref
 import keras
 import numpy as np
 
-from ..errors import CancelledError, NotSupportedError
+from ..errors import CancelledError, MethodNotApplicableError, NotSupportedError, check_index
 from ..graph import plan_for
 
 
@@ -71,6 +71,22 @@ def layer_output_shape(target, entry):
     from ..inspector import Inspector
 
     return tuple(Inspector(target.model).layer(entry.path).output_shape)
+
+
+def checked_channel(target, entry, channel):
+    """The static output shape of ``entry`` and ``channel`` checked against its last (channel) axis."""
+    shape = layer_output_shape(target, entry)
+    if len(shape) < 2 or shape[-1] is None:
+        raise MethodNotApplicableError(f"layer {entry.path!r} has no channel axis (output shape {shape})")
+    return shape, check_index(channel, int(shape[-1]), "channel")
+
+
+def channel_unit(target, layer, channel):
+    """``(entry, output key, static output shape, channel)`` for one channel of ``layer``."""
+    entry = target.plan.resolve(layer)
+    key = target.plan.output_key(entry.path)
+    shape, channel = checked_channel(target, entry, channel)
+    return entry, key, shape, channel
 
 
 def cancel_requested(cancel) -> bool:

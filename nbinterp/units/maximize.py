@@ -81,12 +81,11 @@ import tensorflow as tf
 from ..errors import (
     InputShapeError,
     InvalidInputError,
-    MethodNotApplicableError,
     NotSupportedError,
     check_index,
 )
 from ..inputs import _to_numpy, as_batch
-from ._common import Progress, Target, cached_function, cancel_requested, cancelled, layer_output_shape
+from ._common import Progress, Target, cached_function, cancel_requested, cancelled, checked_channel, layer_output_shape
 
 __all__ = [
     "Objective",
@@ -588,12 +587,9 @@ def _check_objective(target, objective):
         c = check_index(objective.index, n, "class") if n is not None else int(objective.index)
         return None, [c]
     entry = target.plan.resolve(objective.layer)
-    shape = layer_output_shape(target, entry)
     if objective.kind == "layer":
         return entry, [0]
-    if len(shape) < 2 or shape[-1] is None:
-        raise MethodNotApplicableError(f"layer {entry.path!r} has no channel axis (output shape {shape})")
-    c = check_index(objective.index, int(shape[-1]), "channel")
+    shape, c = checked_channel(target, entry, objective.index)
     if objective.kind == "channel":
         return entry, [c]
     spatial = tuple(shape[1:-1])

@@ -31,10 +31,10 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from ..errors import InputShapeError, InvalidInputError, MethodNotApplicableError, check_index
+from ..errors import InputShapeError, InvalidInputError, check_index
 from ..graph import _ACTIVATION_LAYERS
 from ..inputs import _to_numpy, as_batch
-from ._common import Target, cached_function, layer_output_shape
+from ._common import Target, cached_function, channel_unit
 
 __all__ = ["reconstruct", "strongest_position", "METHODS"]
 
@@ -86,16 +86,6 @@ def _override_for(method):
     return override
 
 
-def _unit_setup(target, layer, channel):
-    entry = target.plan.resolve(layer)
-    key = target.plan.output_key(entry.path)
-    shape = layer_output_shape(target, entry)
-    if len(shape) < 2 or shape[-1] is None:
-        raise MethodNotApplicableError(f"layer {entry.path!r} has no channel axis (output shape {shape})")
-    channel = check_index(channel, int(shape[-1]), "channel")
-    return entry, key, shape, channel
-
-
 def _one_image(target, image, preprocess):
     raw = _to_numpy(image)
     x = as_batch(raw, target.input_shape, target.input_dtype, preprocess)
@@ -124,7 +114,7 @@ def strongest_position(model, layer, channel, image, preprocess=None):
     The first such position in row-major order; ``()`` for layers without spatial axes.
     """
     target = Target(model, preprocess)
-    entry, key, shape, channel = _unit_setup(target, layer, channel)
+    entry, key, shape, channel = channel_unit(target, layer, channel)
     _, x = _one_image(target, image, target.preprocess)
     return _argmax_position(target, entry, key, channel, x)
 
@@ -169,7 +159,7 @@ def reconstruct(model, layer, channel, image, method="deconvnet", position=None,
     if method not in _RULES:
         raise InvalidInputError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     target = Target(model, preprocess)
-    entry, key, shape, channel = _unit_setup(target, layer, channel)
+    entry, key, shape, channel = channel_unit(target, layer, channel)
     raw, x = _one_image(target, image, target.preprocess)
     spatial = tuple(shape[1:-1])
     if position is None:

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from ..errors import InputShapeError, InvalidInputError, MethodNotApplicableError, check_index
+from ..errors import InputShapeError, InvalidInputError
 from ..inputs import _to_numpy, as_batch
-from ._common import Progress, Target, cached_function, cancel_requested, cancelled, layer_output_shape
+from ._common import Progress, Target, cached_function, cancel_requested, cancelled, channel_unit
 from .receptive_field import field_finder
 
 __all__ = ["TopActivations", "top_activations", "iter_batches"]
@@ -215,12 +215,7 @@ def top_activations(
     whose ``.partial`` holds the top-k of the examples seen so far.
     """
     target = Target(model, preprocess)
-    entry = target.plan.resolve(layer)
-    key = target.plan.output_key(entry.path)
-    out_shape = layer_output_shape(target, entry)
-    if len(out_shape) < 2 or out_shape[-1] is None:
-        raise MethodNotApplicableError(f"layer {entry.path!r} has no channel axis (output shape {out_shape})")
-    channel = check_index(channel, int(out_shape[-1]), "channel")
+    entry, key, out_shape, channel = channel_unit(target, layer, channel)
     k = int(k)
     if k < 1:
         raise InvalidInputError(f"k must be at least 1, got {k}")

@@ -643,6 +643,9 @@ def test_target_out_of_range_names_the_number_of_classes(net, x5):
         attribute(model, x5, target=[0, 1, 2, 3, -1], method="smoothgrad")
     with pytest.raises(IndexError):
         attribute(model, x5, target=1.5)
+    for value in (float("inf"), float("nan")):
+        with pytest.raises(IndexOutOfRangeError, match="integer class index"):
+            attribute(model, x5, target=value)
     with pytest.raises(InvalidInputError, match="one per image"):
         attribute(model, x5, target=[0, 1])
 

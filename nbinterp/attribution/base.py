@@ -572,11 +572,9 @@ class Attribution:
             if value is None:
                 out[i] = -1
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or (
-                float(value) != int(value)
-            ):
+            index = whole_number(value)
+            if index is None:
                 raise IndexOutOfRangeError(f"target must be an integer class index, got {value!r}")
-            index = int(value)
             if not 0 <= index < k:
                 raise IndexOutOfRangeError(
                     f"target class {index} is out of range: the model has {k} classes "

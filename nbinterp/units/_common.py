@@ -9,6 +9,7 @@ import weakref
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from ..errors import CancelledError, MethodNotApplicableError, NotSupportedError, check_index
 from ..graph import plan_for
@@ -87,6 +88,19 @@ def channel_unit(target, layer, channel):
     key = target.plan.output_key(entry.path)
     shape, channel = checked_channel(target, entry, channel)
     return entry, key, shape, channel
+
+
+def output_grid(target, key, x, out_shape):
+    """The spatial shape of the output ``key`` (static shape ``out_shape``) for inputs like ``x``.
+
+    The static shape when it is fully known, else measured by running the
+    first example of ``x`` through the graph.
+    """
+    static = tuple(out_shape[1:-1])
+    if all(d is not None for d in static):
+        return static
+    (out,) = target.plan.run([tf.convert_to_tensor(x[:1])], [key])
+    return tuple(int(d) for d in out.shape[1:-1])
 
 
 def cancel_requested(cancel) -> bool:

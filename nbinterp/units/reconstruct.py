@@ -34,7 +34,7 @@ import tensorflow as tf
 from ..errors import InputShapeError, InvalidInputError, check_index
 from ..graph import _ACTIVATION_LAYERS
 from ..inputs import _to_numpy, as_batch
-from ._common import Target, cached_function, channel_unit
+from ._common import Target, cached_function, channel_unit, output_grid
 
 __all__ = ["reconstruct", "strongest_position", "METHODS"]
 
@@ -169,9 +169,7 @@ def reconstruct(model, layer, channel, image, method="deconvnet", position=None,
         raise InvalidInputError(
             f"layer {entry.path!r} has {len(spatial)} spatial axes {spatial}; position {position!r} does not match"
         )
-    if any(n is None for n in spatial):
-        (out,) = target.plan.run([tf.convert_to_tensor(x)], [key])
-        spatial = tuple(int(d) for d in out.shape[1:-1])
+    spatial = output_grid(target, key, x, shape)
     position = tuple(check_index(p, n, f"position on axis {a}") for a, (p, n) in enumerate(zip(position, spatial)))
     fn = _gradient_function(target, entry, key, method, len(spatial) + 1)
     grad, _ = fn(tf.convert_to_tensor(x), tf.constant([channel, *position], tf.int32))

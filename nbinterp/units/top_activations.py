@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from ..errors import InputShapeError, InvalidInputError
 from ..inputs import _to_numpy, as_batch
-from ._common import Progress, Target, cached_function, cancel_requested, cancelled, channel_unit
+from ._common import Progress, Target, cached_function, cancel_requested, cancelled, channel_unit, output_grid
 from .receptive_field import field_finder
 
 __all__ = ["TopActivations", "top_activations", "iter_batches"]
@@ -264,7 +264,7 @@ def top_activations(
             scores = np.asarray(scores, np.float32)
             args = np.asarray(args, np.int64)
             if grid is None:
-                grid = _grid_shape(target, key, x, out_shape, spatial_rank)
+                grid = output_grid(target, key, x, out_shape)
             n = len(scores)
             cand_scores = np.concatenate([top_scores, scores])
             cand_indices = np.concatenate([top_indices, np.arange(seen, seen + n, dtype=np.int64)])
@@ -288,15 +288,6 @@ def top_activations(
     if seen == 0:
         raise InvalidInputError("the data is empty")
     return finish(True)
-
-
-def _grid_shape(target, key, x, out_shape, spatial_rank):
-    """The spatial shape of the layer's output for this input size."""
-    static = tuple(out_shape[1:-1])
-    if all(d is not None for d in static):
-        return static
-    (out,) = target.plan.run([tf.convert_to_tensor(x[:1])], [key])
-    return tuple(int(d) for d in out.shape[1:-1])
 
 
 def _result(target, entry, channel, images, scores, indices, args, grid, spatial_rank, input_shape, want_patches, seen, complete):

@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import InputShapeError, InvalidInputError
-from ..inputs import _to_numpy, as_batch
+from ..inputs import _fits, _to_numpy, as_batch
 from ._common import Progress, Target, cached_function, cancel_requested, cancelled, channel_unit, output_grid
 from .receptive_field import field_finder
 
@@ -108,10 +108,6 @@ def _scan_function(target, entry, key, strategy):
     return distributed
 
 
-def _example_rank(target):
-    return len(target.input_shape)
-
-
 def _x_of(item):
     """The images of a batch item: the item itself, or the first element of an (x, y, ...) tuple."""
     if isinstance(item, dict):
@@ -121,10 +117,6 @@ def _x_of(item):
             raise InvalidInputError("empty element in the data")
         return item[0]
     return item
-
-
-def _fits(shape, expected):
-    return len(shape) == len(expected) and all(e is None or e == s for s, e in zip(shape, expected))
 
 
 def _is_single_example(shape, expected):

@@ -114,14 +114,13 @@ def evaluations(method, options, n, image_shape):
     if method == "interior_gradients":
         return n * len(np.atleast_1d(options.get("alpha", 0.5)))
     if method == "occlusion":
-        from nbinterp.attribution.occlusion import default_patch, positions
+        from nbinterp.attribution.occlusion import patch_grid
 
-        counts = []
-        for size in image_shape[:2]:
-            patch = min(options.get("patch") or default_patch(size), size)
-            stride = options.get("stride") or max(1, patch // 2)
-            counts.append(len(positions(size, patch, stride)))
-        return n * counts[0] * counts[1]
+        def pair(value):
+            return None if value is None else (value, value)
+
+        _, starts = patch_grid(image_shape[:2], pair(options.get("patch")), pair(options.get("stride")))
+        return n * len(starts[0]) * len(starts[1])
     return n
 
 

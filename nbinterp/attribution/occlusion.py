@@ -23,6 +23,14 @@ def positions(size, patch, stride):
     return np.asarray(starts, np.int32)
 
 
+def patch_grid(sizes, patch=None, stride=None):
+    """``(patch, starts)`` for inputs of ``sizes`` (one per axis): the patch clamped to the input
+    (default :func:`default_patch`) and each axis' start offsets (default stride ``max(1, patch // 2)``)."""
+    patch = tuple(min(p, s) for p, s in zip(patch or tuple(default_patch(s) for s in sizes), sizes))
+    stride = stride or tuple(max(1, p // 2) for p in patch)
+    return patch, [positions(s, p, st) for s, p, st in zip(sizes, patch, stride)]
+
+
 def _pair(value, name, dims):
     if value is None:
         return None
@@ -76,10 +84,7 @@ class Occlusion(Attribution):
 
     def _option_values(self, x, options):
         sizes = x.shape[1:3] if self.info.kind == "image" else x.shape[1:2]
-        patch = options["patch"] or tuple(default_patch(s) for s in sizes)
-        patch = tuple(min(p, s) for p, s in zip(patch, sizes))
-        stride = options["stride"] or tuple(max(1, p // 2) for p in patch)
-        starts = [positions(s, p, st) for s, p, st in zip(sizes, patch, stride)]
+        patch, starts = patch_grid(sizes, options["patch"], options["stride"])
         if len(starts) == 1:  # sequences: a single "column" of width 1
             starts.append(np.zeros(1, np.int32))
             patch = patch + (1,)

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import InvalidInputError
 from .histograms import Histogram, histogram
-from .variables import WeightVariable, check_same_architecture, list_weight_variables
+from .variables import WeightVariable, check_same_architecture, indices_by_layer, list_weight_variables, pooled_indices
 
 __all__ = ["WeightChange", "WeightComparison", "compare_weights"]
 
@@ -102,12 +102,9 @@ class WeightComparison:
         self.by_variable: tuple[WeightChange, ...] = tuple(
             _change(v.layer_path, v.name, b, a, bins) for v, b, a in zip(self.variables, before_arrays, after_arrays)
         )
-        layers: dict[str, list[int]] = {}
-        for i, v in enumerate(self.variables):
-            layers.setdefault(v.layer_path, []).append(i)
         by_layer = []
-        for path, indices in layers.items():
-            pooled = [i for i in indices if self.variables[i].trainable] or indices
+        for path, indices in indices_by_layer(self.variables).items():
+            pooled = pooled_indices(self.variables, indices)
             b = np.concatenate([np.asarray(before_arrays[i]).reshape(-1) for i in pooled])
             a = np.concatenate([np.asarray(after_arrays[i]).reshape(-1) for i in pooled])
             by_layer.append(_change(path, None, b, a, bins))

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import InvalidInputError, UnknownLayerError, check_index
 from .histograms import DEFAULT_NEAR_ZERO_EPS, Histogram, SummaryStats, histogram, summary_stats
-from .variables import WeightVariable, check_same_architecture, list_weight_variables
+from .variables import WeightVariable, check_same_architecture, indices_by_layer, list_weight_variables, pooled_indices
 
 __all__ = ["WeightSnapshot", "WeightHistory", "copy_weights"]
 
@@ -83,10 +83,8 @@ class WeightHistory:
     def __init__(self, variables: Sequence[WeightVariable]):
         self.variables: tuple[WeightVariable, ...] = tuple(variables)
         self.snapshots: list[WeightSnapshot] = []
-        self._layer_paths = list(dict.fromkeys(v.layer_path for v in self.variables))
-        self._by_layer: dict[str, list[int]] = {}
-        for i, v in enumerate(self.variables):
-            self._by_layer.setdefault(v.layer_path, []).append(i)
+        self._by_layer = indices_by_layer(self.variables)
+        self._layer_paths = list(self._by_layer)
 
     # ---------------------------------------------------------------- building
     @classmethod
@@ -213,8 +211,7 @@ class WeightHistory:
             raise UnknownLayerError(layer_path, self._layer_paths)
         indices = self._by_layer[layer_path]
         if variable is None:
-            trainable = [i for i in indices if self.variables[i].trainable]
-            return trainable or list(indices)
+            return pooled_indices(self.variables, indices)
         names = [variable] if isinstance(variable, str) else list(variable)
         chosen = []
         for name in names:

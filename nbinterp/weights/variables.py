@@ -27,6 +27,8 @@ __all__ = [
     "list_weight_variables",
     "weight_variables_of",
     "check_same_architecture",
+    "indices_by_layer",
+    "pooled_indices",
 ]
 
 
@@ -146,6 +148,21 @@ def list_weight_variables(model) -> list[tuple[WeightVariable, object]]:
 def weight_variables_of(model) -> tuple[WeightVariable, ...]:
     """Just the descriptions from :func:`list_weight_variables`."""
     return tuple(spec for spec, _ in list_weight_variables(model))
+
+
+def indices_by_layer(variables) -> dict[str, list[int]]:
+    """Positions in ``variables`` grouped by layer path, layers in model order."""
+    groups: dict[str, list[int]] = {}
+    for i, v in enumerate(variables):
+        groups.setdefault(v.layer_path, []).append(i)
+    return groups
+
+
+def pooled_indices(variables, indices) -> list[int]:
+    """What a layer's values pool when no variable is named: the trainable
+    ones among ``indices`` (positions in ``variables``), or all of them for a
+    frozen layer, which has none."""
+    return [i for i in indices if variables[i].trainable] or list(indices)
 
 
 def check_same_architecture(reference, other, what_reference="the first model", what_other="the second model"):

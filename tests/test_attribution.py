@@ -474,6 +474,15 @@ def test_text_integrated_gradients_completeness(text):
     np.testing.assert_allclose(maps.sum(axis=1), f_x - f_0, rtol=0.01)
 
 
+def test_text_embedding_inside_a_nested_model(text):
+    model, _ = text
+    encoder = keras.Model(model.input, model.get_layer("gap").output, name="encoder")
+    tokens = keras.Input((20,), dtype="int32")
+    nested = keras.Model(tokens, model.get_layer("predictions")(encoder(tokens)))
+    ids = np.random.default_rng(2).integers(0, 40, (2, 20)).astype("int32")
+    np.testing.assert_allclose(attribute(nested, ids, target=[1, 2]), attribute(model, ids, target=[1, 2]), rtol=1e-5)
+
+
 def test_padding_tokens_get_no_attribution():
     keras.utils.set_random_seed(0)
     tokens = keras.Input((10,), dtype="int32")

@@ -16,20 +16,11 @@ from ..errors import NotSupportedError
 
 def find_embedding(plan):
     """The Embedding step that reads the model input, or raise NotSupportedError."""
-    input_keys = set(plan.input_keys)
     for step in plan.steps:
-        if step.alias or not isinstance(step.op, keras.layers.Embedding):
+        if step.alias or not isinstance(step.op, keras.layers.Embedding) or not step.in_keys:
             continue
-        source = step.in_keys[0] if step.in_keys else None
-        # follow aliases (nested models) back to the model input
-        seen = 0
-        while source not in input_keys and seen < 1000:
-            producer = plan._producer.get(source)
-            if producer is None or not producer.alias:
-                break
-            source = producer.in_keys[0]
-            seen += 1
-        if source in input_keys:
+        # no producer, aliases of nested models followed: it reads the model input
+        if plan.producer(step.in_keys[0]) is None:
             return step
     raise NotSupportedError(
         "this model takes integer inputs but has no Embedding layer reading them; "

@@ -107,19 +107,20 @@ def imagenet_model(name):
 
 def evaluations(method, options, n, image_shape):
     """How many images the method runs the model on (not counting target resolution)."""
+    options = {**METHODS[method].options, **options}
     if method in ("smoothgrad", "vargrad", "squaregrad"):
-        return n * options.get("samples", 50)
+        return n * options["samples"]
     if method == "integrated_gradients":
-        return n * options.get("steps", 50)
+        return n * options["steps"]
     if method == "interior_gradients":
-        return n * len(np.atleast_1d(options.get("alpha", 0.5)))
+        return n * len(np.atleast_1d(options["alpha"]))
     if method == "occlusion":
         from nbinterp.attribution.occlusion import patch_grid
 
         def pair(value):
             return None if value is None else (value, value)
 
-        _, starts = patch_grid(image_shape[:2], pair(options.get("patch")), pair(options.get("stride")))
+        _, starts = patch_grid(image_shape[:2], pair(options["patch"]), pair(options["stride"]))
         return n * len(starts[0]) * len(starts[1])
     return n
 

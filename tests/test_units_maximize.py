@@ -302,3 +302,13 @@ def test_fourier_step_is_not_shared_by_widths_with_one_spectrum_shape():
     nbinterp.maximize(model, mx.Channel("conv", 1), start=narrow, **options)
     after = nbinterp.maximize(model, mx.Channel("conv", 1), start=wide, **options)
     np.testing.assert_allclose(after.objective, alone.objective, rtol=1e-5)
+
+
+def test_volumes_are_maximised_without_the_blur():
+    inp = keras.Input((6, 6, 6, 1))
+    x = keras.layers.Conv3D(2, 3, activation="relu", name="c3d")(inp)
+    x = keras.layers.GlobalAveragePooling3D()(x)
+    model = keras.Model(inp, keras.layers.Dense(2)(x))
+    result = nbinterp.maximize(model, ("channel", "c3d", 1), steps=6, blur_every=2, progress=False)
+    assert result.image.shape == (6, 6, 6, 1) and result.steps_done == 6
+    assert np.all(np.isfinite(result.image))

@@ -38,7 +38,8 @@ half-width of ``input_range``. One step:
 image, with each frequency scaled by ``1/f`` (a spatially decorrelated
 parameterisation: high frequencies move less) and the image squashed into
 range by ``tanh``. The Gaussian blur applies to the pixel parameterisation
-only (the Fourier one needs none).
+of 1-D signals and 2-D images only (the Fourier one needs none; 3-D volumes
+are not blurred).
 
 **Octaves** (DeepDream): ``octaves=n`` runs ``steps`` steps at each of ``n``
 scales, the smallest ``octave_scale ** (n - 1)`` times smaller than the input,
@@ -473,7 +474,8 @@ def maximize(
     if _BLUR is None:
         _BLUR = _blur_function()
     kernel = None
-    if blur_every and blur_sigma and parameterization == "pixel":
+    # the blur handles 1-D signals and 2-D images; volumes (Conv3D inputs) are not blurred
+    if blur_every and blur_sigma and parameterization == "pixel" and len(image_shape) - 1 in (1, 2):
         kernel = tf.constant(_gaussian(float(blur_sigma), min(image_shape[:-1]) if len(image_shape) > 1 else 2))
 
     def result(partial=False):

@@ -398,14 +398,16 @@ class Explorer(W.VBox):
         for tab in order:
             if self._updates.superseded(generation):
                 return
+            text = ""
             try:
                 self._update_tab(tab, s, image, generation)
-                self._notes[TAB_TITLES[tab]].value = ""
             except Exception as error:  # one line in the tab (and the status line when visible), never a traceback
                 text = str(error) if isinstance(error, NbinterpError) else _one_line(error)
-                self._notes[TAB_TITLES[tab]].value = text
                 if tab == s["tab"]:
                     messages.append(text)
+            note = self._notes[TAB_TITLES[tab]]
+            note.value = text
+            note.layout.display = "" if text else "none"
         if self._updates.superseded(generation):
             return
         self.last_update_seconds = time.perf_counter() - started

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from . import render
-from .errors import MethodNotApplicableError, NoKernelError, NotSupportedError, check_index
+from .errors import NoKernelError, NotSupportedError, check_index
 
 TILE_TARGET_PX = 48  # activation tiles are enlarged (nearest) to at least this size
 PAGE_SIZE = 64  # channels per activation-grid page
@@ -133,13 +133,6 @@ def filter_selected(ins, layer, kernel=0, input_channel=0):
     values, what = describe(k)
     return Picture(render.upscale_nearest(tiles[k], CELL_PX), render.kernel_cells(values, CELL_PX),
                    f"{what}; hover a cell for its weight")
-
-
-def filters_view(ins, layer, kernel=0, input_channel=0):
-    """Both filter pictures: ``{"grid": ..., "selected": ...}``."""
-    grid = filters_grid(ins, layer, input_channel)
-    grid.highlight = int(kernel)
-    return {"grid": grid, "selected": filter_selected(ins, layer, kernel, input_channel)}
 
 
 def _dense_filters_view(ins, layer, weights, unit, input_channel):
@@ -404,12 +397,6 @@ def token_html(scores, tokens=None):
         spans.append(f'<span title="{float(score):+.4f}" style="background:{colour};padding:1px 2px;margin:1px">{html.escape(str(token))}</span>')
     return '<div class="nbinterp-tokens" style="line-height:1.9">' + " ".join(spans) + "</div>"
 
-
-def cam_hint(error):
-    """A status-line sentence for an attribution that does not apply."""
-    if isinstance(error, MethodNotApplicableError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
 
 
 # ----------------------------------------------------------------- unit views

@@ -20,7 +20,7 @@ from ..cache import ByteBudgetCache
 from ..errors import NbinterpError
 from ..inputs import as_batch
 from ..inspector import Inspector
-from ..render import display_image, resize, to_png
+from ..render import resize, to_png
 from .canvas import ImageCanvas
 from .updates import LatestWins
 
@@ -692,8 +692,5 @@ class Explorer(W.VBox):
         except Exception as error:
             self._report(error)
 
-    def _repr_mimebundle_(self, **kwargs):
-        return super()._repr_mimebundle_(**kwargs)
 
-
-__all__ = ["Explorer", "display_image"]
+__all__ = ["Explorer"]

@@ -11,8 +11,8 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS = {
     # backend
-    "Inspector": "nbinterp.inspector",
-    "LayerInfo": "nbinterp.inspector",
+    "Inspector": "nbinterp.core.inspector",
+    "LayerInfo": "nbinterp.core.inspector",
     # attribution
     "attribute": "nbinterp.attribution",
     # feature visualisation and unit views

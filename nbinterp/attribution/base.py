@@ -45,8 +45,8 @@ from ..errors import (
     MethodNotApplicableError,
     NotSupportedError,
 )
-from ..graph import plan_for
-from ..inputs import as_batch
+from ..core.graph import plan_for
+from ..core.inputs import as_batch
 from . import text
 
 # ---------------------------------------------------------------------------

@@ -12,14 +12,14 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import CancelledError, MethodNotApplicableError, NotSupportedError, check_index
-from ..graph import plan_for
+from ..core.graph import plan_for
 
 
 class Target:
     """A model, its graph plan, the per-example input shape and the preprocess function."""
 
     def __init__(self, model, preprocess=None):
-        from ..inspector import Inspector
+        from ..core.inspector import Inspector
 
         if isinstance(model, Inspector):
             if preprocess is None:
@@ -61,7 +61,7 @@ def cached_function(model, key, build):
 
 def layer_output_shape(target, entry):
     """Static output shape (batch axis included) of a plan entry (layer or nested model)."""
-    from ..graph import Group
+    from ..core.graph import Group
 
     if isinstance(entry, Group):
         outputs = entry.model.outputs
@@ -69,7 +69,7 @@ def layer_output_shape(target, entry):
             return tuple(None if d is None else int(d) for d in outputs[0].shape)
     elif entry.node is not None and len(entry.node.outputs) == 1:
         return tuple(None if d is None else int(d) for d in entry.node.outputs[0].shape)
-    from ..inspector import Inspector
+    from ..core.inspector import Inspector
 
     return tuple(Inspector(target.model).layer(entry.path).output_shape)
 

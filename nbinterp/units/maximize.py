@@ -85,7 +85,7 @@ from ..errors import (
     NotSupportedError,
     check_index,
 )
-from ..inputs import _to_numpy, as_batch
+from ..core.inputs import to_numpy, as_batch
 from ._common import Progress, Target, cached_function, cancel_requested, cancelled, checked_channel, layer_output_shape
 
 __all__ = [
@@ -208,7 +208,7 @@ def _rescaling_range(model):
 def infer_input_range(model, start=None):
     """The default raw input range (see the module documentation)."""
     if start is not None:
-        raw = _to_numpy(start)
+        raw = to_numpy(start)
         if raw.dtype == np.uint8:
             return (0.0, 255.0)
         lo, hi = float(np.min(raw)), float(np.max(raw))

@@ -32,8 +32,8 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import InputShapeError, InvalidInputError, check_index
-from ..graph import _ACTIVATION_LAYERS
-from ..inputs import _to_numpy, as_batch
+from ..core.graph import _ACTIVATION_LAYERS
+from ..core.inputs import to_numpy, as_batch
 from ._common import Target, cached_function, channel_unit, output_grid
 
 __all__ = ["reconstruct", "strongest_position", "METHODS"]
@@ -87,7 +87,7 @@ def _override_for(method):
 
 
 def _one_image(target, image, preprocess):
-    raw = _to_numpy(image)
+    raw = to_numpy(image)
     x = as_batch(raw, target.input_shape, target.input_dtype, preprocess)
     if len(x) != 1:
         raise InputShapeError(f"reconstruct takes one image, got a batch of {len(x)}")

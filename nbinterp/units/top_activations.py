@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import InputShapeError, InvalidInputError
-from ..inputs import _fits, _to_numpy, as_batch
+from ..core.inputs import fits_shape, to_numpy, as_batch
 from ._common import Progress, Target, cached_function, cancel_requested, cancelled, channel_unit, output_grid
 from .receptive_field import field_finder
 
@@ -123,7 +123,7 @@ def _is_single_example(shape, expected):
     """Whether an array/spec of ``shape`` is one example (not a batch) for an input ``expected``."""
     shape = tuple(shape)
     if len(shape) == len(expected):
-        return _fits(shape, expected)
+        return fits_shape(shape, expected)
     if expected and expected[-1] == 1 and len(shape) == len(expected) - 1:
         return True
     return False
@@ -150,7 +150,7 @@ def iter_batches(data, expected, batch_size=64):
             yield np.asarray(batch)
         return
     if isinstance(data, np.ndarray) or (hasattr(data, "numpy") and hasattr(data, "shape")):
-        array = _to_numpy(data)
+        array = to_numpy(data)
         if _is_single_example(array.shape, expected):
             yield array[None]
             return
@@ -164,7 +164,7 @@ def iter_batches(data, expected, batch_size=64):
             f"data must be a numpy array, a tf.data.Dataset or an iterable of batches, not {type(data).__name__}"
         ) from None
     for item in iterator:
-        x = _to_numpy(_x_of(item))
+        x = to_numpy(_x_of(item))
         if _is_single_example(x.shape, expected):
             x = x[None]
         yield x

@@ -16,10 +16,10 @@ import ipywidgets as W
 import numpy as np
 
 from .. import views
-from ..cache import ByteBudgetCache
+from ..core.cache import ByteBudgetCache
 from ..errors import NbinterpError
-from ..inputs import as_batch
-from ..inspector import Inspector
+from ..core.inputs import as_batch
+from ..core.inspector import Inspector
 from ..render import resize, to_png
 from .canvas import ImageCanvas
 from .updates import LatestWins

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InputShapeError, InvalidInputError
+from ..errors import InputShapeError, InvalidInputError
 
 
-def _to_numpy(images):
+def to_numpy(images):
     if hasattr(images, "numpy") and callable(images.numpy):  # tf.Tensor / keras tensor
         return np.asarray(images.numpy())
     if isinstance(images, (list, tuple)):
         if len(images) == 0:
             raise InvalidInputError("the batch of images is empty")
-        return np.stack([_to_numpy(im) for im in images])
+        return np.stack([to_numpy(im) for im in images])
     if hasattr(images, "mode") and hasattr(images, "size") and hasattr(images, "getdata"):  # PIL image
         return np.asarray(images)
     return np.asarray(images)
@@ -23,7 +23,7 @@ def _shape_text(shape):
     return "(" + ", ".join("any" if d is None else str(d) for d in shape) + ")"
 
 
-def _fits(shape, expected):
+def fits_shape(shape, expected):
     return len(shape) == len(expected) and all(e is None or e == s for s, e in zip(shape, expected))
 
 
@@ -37,16 +37,16 @@ def as_batch(images, expected, dtype="float32", preprocess=None):
     inputs. ``preprocess`` is applied once, after the dtype conversion.
     """
     expected = tuple(expected)
-    array = _to_numpy(images)
+    array = to_numpy(images)
     if array.dtype == object or array.dtype.kind not in "biuf":
         raise InvalidInputError(f"images must be numeric arrays, got dtype {array.dtype}")
-    if array.ndim == len(expected) and _fits(array.shape, expected):
+    if array.ndim == len(expected) and fits_shape(array.shape, expected):
         array = array[None]
-    elif array.ndim == len(expected) + 1 and _fits(array.shape[1:], expected):
+    elif array.ndim == len(expected) + 1 and fits_shape(array.shape[1:], expected):
         pass
-    elif expected and expected[-1] == 1 and array.ndim == len(expected) - 1 and _fits(array.shape + (1,), expected):
+    elif expected and expected[-1] == 1 and array.ndim == len(expected) - 1 and fits_shape(array.shape + (1,), expected):
         array = array[None, ..., None]
-    elif expected and expected[-1] == 1 and array.ndim == len(expected) and _fits(array.shape[1:] + (1,), expected):
+    elif expected and expected[-1] == 1 and array.ndim == len(expected) and fits_shape(array.shape[1:] + (1,), expected):
         array = array[..., None]
     else:
         if array.ndim >= 1 and array.shape[0] == 0:
@@ -70,7 +70,7 @@ def as_batch(images, expected, dtype="float32", preprocess=None):
             raise InvalidInputError("images contain NaN or infinite values")
     if preprocess is not None:
         array = np.array(preprocess(array.copy()), dtype=dtype)
-        if not _fits(array.shape[1:], expected):
+        if not fits_shape(array.shape[1:], expected):
             raise InputShapeError(
                 f"preprocess returned shape {tuple(array.shape)}; expected a batch of {_shape_text(expected)}"
             )

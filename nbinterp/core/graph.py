@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import keras
 from keras import tree
 
-from .errors import NotSupportedError, UnknownLayerError
+from ..errors import NotSupportedError, UnknownLayerError
 
 _ACTIVATION_LOCK = threading.RLock()
 _LINEAR_NAMES = {"linear", None}

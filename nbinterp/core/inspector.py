@@ -18,14 +18,14 @@ import numpy as np
 import tensorflow as tf
 
 from .cache import ByteBudgetCache
-from .errors import (
+from ..errors import (
     InputShapeError,
     NoKernelError,
     NotSupportedError,
     check_index,
 )
 from .graph import GraphPlan, Group, activation_name, plan_for
-from .inputs import _to_numpy, as_batch
+from .inputs import to_numpy, as_batch
 
 _CONV_TYPES = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 _TRANSPOSED = tuple(
@@ -256,7 +256,7 @@ class Inspector:
     def _cached(self, path, images, wanted):
         """The first of ``wanted`` = [(what, graph key), ...] for ``images``, from the cache
         or from one forward pass that computes (and caches) all of them."""
-        raw = _to_numpy(images)
+        raw = to_numpy(images)
         digest = _image_digest(raw)
         hit = self.cache.get((wanted[0][0], path, digest))
         if hit is not None:
@@ -324,7 +324,7 @@ class Inspector:
             raise NotSupportedError("kernel responses support channels_last layers only")
         if isinstance(op, keras.layers.Conv3D):
             raise NotSupportedError("kernel responses for Conv3D are not supported yet")
-        raw = _to_numpy(image)
+        raw = to_numpy(image)
         ndim = len(self.input_shape)
         if raw.ndim == ndim + 1 and raw.shape[0] != 1:
             raise InputShapeError(f"kernel_response takes one image, got a batch of {raw.shape[0]}")

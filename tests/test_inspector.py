@@ -223,12 +223,15 @@ def test_conv1d_kernel_response(padding, dilation):
 def test_no_retrace_across_images_and_batch_sizes(cnn):
     ins = Inspector(cnn)
     rng = np.random.default_rng(6)
+    before = ins.trace_count
     ins.activations("conv2", rng.uniform(size=(1, 12, 12, 3)))
     ins.kernel_response("conv2", 0, rng.uniform(size=(12, 12, 3)))
     ins.kernel_response("conv2", 1, rng.uniform(size=(12, 12, 3)), input_channel=2)
     after_first = ins.trace_count
-    # four compiled functions: conv2's output, conv2's input, the kernel response, one input channel's part
-    assert after_first == 4
+    # at most three traces: conv2's output and input in one forward pass, the kernel response,
+    # one input channel's part (the two response functions are shared by every conv layer of
+    # the same configuration, so another test may have traced them already)
+    assert 1 <= after_first - before <= 3
     for i in range(10):
         ins.activations("conv2", rng.uniform(size=(12, 12, 3)))
         ins.kernel_response("conv2", i % 5, rng.uniform(size=(12, 12, 3)), input_channel=(i % 4) if i % 2 else None)

@@ -15,8 +15,14 @@ softmax/sigmoid), returns float32 maps ``(N, H, W)`` for image models and
 function per model and method, batching its model evaluations.
 
 ``METHODS`` maps each method name to its class; each class carries
-``label`` (a short human name), ``options`` (option names and defaults) and
-``uses_layer`` (whether it takes ``layer=``), for building UI controls.
+``label`` (a short human name), ``option_table`` (one
+:class:`nbinterp.core.options.Option` per option, with its default, bounds
+and UI hint; ``options`` is the name -> default view of it), ``uses_layer``
+(whether it takes ``layer=``) and ``follows_selected_layer`` (whether a UI
+should pass its selected layer), for building UI controls.
+
+Adding a method is one class (a subclass of :class:`Attribution` with an
+``_explain`` around the shared engines) plus one entry in ``METHODS``.
 """
 
 from __future__ import annotations
@@ -98,14 +104,15 @@ def get_method(name) -> type:
     key = _ALIASES.get(key, key)
     if key in METHODS:
         return METHODS[key]
-    close = difflib.get_close_matches(key, list(METHODS) + list(_ALIASES), n=2, cutoff=0.6)
-    hint = f" (did you mean {' or '.join(repr(_ALIASES.get(c, c)) for c in close)}?)" if close else ""
+    close = difflib.get_close_matches(key, list(METHODS) + list(_ALIASES), n=4, cutoff=0.6)
+    close = list(dict.fromkeys(_ALIASES.get(c, c) for c in close))[:2]  # an alias and its method are one name
+    hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
     raise UnknownMethodError(
         f"unknown attribution method {name!r}{hint}; valid methods are: {', '.join(METHODS)}"
     )
 
 
-def attribute(model, images, target=None, method="gradient", layer=None, **options):
+def attribute(model, images, target=None, method="gradient", layer=None, progress=None, cancel=None, **options):
     """Attribution maps of ``images`` for the ``target`` class of ``model``.
 
     ``method``: a name from ``METHODS`` (e.g. "gradient", "smoothgrad",
@@ -114,10 +121,14 @@ def attribute(model, images, target=None, method="gradient", layer=None, **optio
     feature map for Grad-CAM / Grad-CAM++ (default: the last one).
     ``options``: the method's options (``METHODS[method].options``) plus
     ``preprocess=`` (applied once to the images) and ``batch_size=``.
+    ``progress``: called with the fraction done (0..1) after each chunk;
+    ``cancel``: a ``threading.Event`` or callable that stops the call with
+    :class:`~nbinterp.errors.CancelledError` before its next chunk.
+    ``model`` may also be an Inspector or a path to a model file.
 
     Returns float32 maps ``(N, H, W)`` for image models, ``(N, T)`` for
     sequence and text models.
     """
     cls = get_method(method)
     init = {name: options.pop(name) for name in _CONSTRUCTOR_OPTIONS if name in options}
-    return cls(model, layer=layer, **init).attribute(images, target=target, **options)
+    return cls(model, layer=layer, **init).attribute(images, target=target, progress=progress, cancel=cancel, **options)

@@ -1,78 +1,50 @@
 """The machinery every attribution method shares.
 
-:class:`Attribution` owns the parts that must behave the same for all
-methods: input validation (through :func:`nbinterp.inputs.as_batch`), target
-resolution and range checks, the score (the class *logit*, so softmax and
-linear heads give the same maps), the cache of compiled functions and the
-output contract (float32 ``(N, H, W)`` for image models, ``(N, T)`` for
-sequence models, finite).
+:class:`Attribution` owns what must behave the same for all methods: model
+resolution, input validation (through :func:`nbinterp.core.inputs.as_batch`),
+target resolution and range checks, the score (the class *logit*, so softmax
+and linear heads give the same maps), option checking against the method's
+declarative ``option_table``, progress and cancellation, and the output
+contract (float32 ``(N, H, W)`` for image models, ``(N, T)`` for sequence
+and text models, finite).
 
-Each method only writes graph code: ``_build()`` returns a Python function
-``f(x, target, batch_size, *option_tensors) -> (maps, targets)`` that is
-wrapped once per (model, method, static configuration) in a ``tf.function``
-with a shape-polymorphic ``input_signature``. New images, batch sizes,
-targets or option values (noise, alpha, steps, ...) are tensors, so they never
-trigger a new trace; :func:`trace_count` exposes how many traces happened.
+Methods are host code around the model's shared compiled engines
+(:mod:`nbinterp.core.engines`): a gradient engine per backward rule, a
+forward engine, a feature-gradient engine per layer. So the first use of a
+method after another one of the same family traces nothing, and new
+images, batch sizes, targets or option values never trace. Work items (noise
+samples, integration steps, occluded copies) go through the engines in
+chunks of ``batch_size``; between chunks the call reports ``progress`` and
+honours ``cancel``, so a long attribution can be followed and stopped.
 
-Work items (noise samples, integration steps, occluded copies) are processed
-inside the compiled function in chunks of ``batch_size`` by a ``tf.while_loop``
-and summed per image with segment sums, so a SmoothGrad-50 map of one image
-costs about one forward+backward pass on 50 images and nothing is copied back
-to the host until the final maps.
-
-``target=None`` explains the top predicted class without a separate pass:
-methods that run the model on the input itself (gradient, CAM, Grad-CAM, ...)
-take the argmax of that very forward pass; methods that only see perturbed
-copies (SmoothGrad, integrated gradients, occlusion, ...) evaluate each
-input's unperturbed row in the chunk where its first copy appears
-(:func:`perturbation_loop`): one forward row per image, no extra function
-call and no host round trip.
+``target=None`` explains the top predicted class: single-pass methods take
+the argmax of their own forward pass; methods that only see perturbed
+copies run one forward pass over the clean inputs first.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-import warnings
-from collections import Counter
 
 import numpy as np
-import tensorflow as tf
 
+from ..core import compiled
+from ..core.engines import engines_for
+from ..core.graph import entry_shape, plan_for
+from ..core.inputs import as_batch
+from ..core.model_spec import model_spec
+from ..core.models import resolve_model
+from ..core.options import defaults, resolve, whole_number
 from ..errors import (
+    CancelledError,
     IndexOutOfRangeError,
     InvalidInputError,
     MethodNotApplicableError,
     NotSupportedError,
 )
-from ..core.graph import plan_for
-from ..core.inputs import as_batch
-from . import text
 
-# ---------------------------------------------------------------------------
-# trace counting
+__all__ = ["Attribution", "ModelInfo", "Run", "model_info", "trace_count"]
 
-_TRACES: Counter = Counter()
-_LOCK = threading.RLock()
-
-
-def trace_count(method: str | None = None) -> int:
-    """How many times attribution functions have been traced (compiled).
-
-    With ``method`` (a METHODS name), only that method's traces are counted.
-    A steady count across new images, targets and batch sizes shows that the
-    compiled functions are being reused.
-    """
-    with _LOCK:
-        if method is None:
-            return sum(_TRACES.values())
-        return _TRACES[method]
-
-
-# ---------------------------------------------------------------------------
-# what the methods need to know about a model
-
-_FLOAT_KINDS = {1: "vector", 2: "sequence", 3: "image"}
 # assumed size of an axis declared None, when sizing the default batch
 _UNKNOWN_AXIS = 64
 # memory a default batch may use for activations and their gradients
@@ -80,83 +52,71 @@ _BATCH_BUDGET_BYTES = 1.5 * 2**30
 _MAX_DEFAULT_BATCH = 64
 
 
-def shape_of_key(plan, key):
-    """Static shape (with batch axis) of a tensor of the plan, or None if unknown."""
-    step = plan.producer(key)
-    if step is None:
-        for tensor in plan.inputs:
-            if id(tensor) == key:
-                return tuple(tensor.shape)
-        return None
-    node = step.node
-    if node is not None:
-        for tensor in node.outputs:
-            if id(tensor) == key:
-                return tuple(tensor.shape)
-        if len(node.outputs) == 1:
-            return tuple(node.outputs[0].shape)
-    try:
-        return tuple(step.op.output.shape)
-    except Exception:  # layers called more than once, or never symbolically
-        return None
+def trace_count(method: str | None = None) -> int:
+    """How many times the engines behind attribution methods have been traced (compiled).
+
+    With ``method`` (a METHODS name), only the engines that method uses are
+    counted. A steady count across new images, targets, batch sizes and
+    methods of one family shows that the compiled engines are being shared.
+    """
+    if method is None:
+        return sum(compiled.trace_count(kind) for kind in _ENGINE_KINDS)
+    from . import METHODS
+
+    return sum(compiled.trace_count(kind) for kind in METHODS[method].engines)
 
 
-def entry_shape(plan, entry):
-    """Static output shape of a Step or Group (single output), or None."""
-    if len(entry.out_keys) != 1:
-        return None
-    return shape_of_key(plan, entry.out_keys[0])
+_ENGINE_KINDS = ("forward", "gradient", "feature_gradient")
+
+
+# ---------------------------------------------------------------------------
+# what the methods need to know about a model
 
 
 class ModelInfo:
-    """Facts about one model derived once per graph plan: input kind, logit, classes."""
+    """The attribution view of one model: input kind, logit, classes, map shapes."""
 
     def __init__(self, plan):
         self.plan = plan
-        if len(plan.inputs) != 1:
-            raise NotSupportedError(
-                f"attribution supports single-input models; this model has {len(plan.inputs)} inputs"
-            )
+        spec = model_spec(plan)
+        self.spec = spec.single_input("attribution")
         if len(plan.output_keys) != 1:
             raise NotSupportedError(
                 f"attribution supports single-output models; this model has {len(plan.output_keys)} outputs"
             )
-        tensor = plan.inputs[0]
-        self.input_shape = tuple(tensor.shape[1:])
-        self.input_dtype = np.dtype(tf.as_dtype(tensor.dtype).as_numpy_dtype).name
+        self.input_shape = self.spec.shape
+        self.input_dtype = self.spec.dtype.name
         self.logit_key = plan.logit_key()
-        out_shape = shape_of_key(plan, plan.output_keys[0])
+        out_shape = spec.outputs[0].shape
         if out_shape is None or len(out_shape) != 2 or out_shape[-1] is None:
             raise NotSupportedError(
                 "attribution needs a classifier output of shape (batch, classes); "
                 f"this model's output has shape {out_shape}"
             )
         self.num_classes = int(out_shape[-1])
-
-        self.embedding = None
-        if np.issubdtype(np.dtype(self.input_dtype), np.integer):
-            if len(self.input_shape) != 1:
+        kind = self.spec.kind
+        if kind == "tokens":
+            if self.spec.embedding is None:
                 raise NotSupportedError(
-                    f"integer inputs of shape {self.input_shape} are not supported; token-id "
-                    "models need inputs of shape (sequence_length,)"
+                    "this model takes integer inputs but has no Embedding layer reading them; "
+                    "attributions need a float input or an Embedding to differentiate through"
                 )
-            self.embedding = text.find_embedding(plan)
-            self.embedding_key = self.embedding.out_keys[0]
-            self.embedding_dim = int(self.embedding.op.output_dim)
-            self.kind = "tokens"
-        elif np.issubdtype(np.dtype(self.input_dtype), np.floating):
-            kind = _FLOAT_KINDS.get(len(self.input_shape))
-            if kind is None:
-                raise NotSupportedError(
-                    f"inputs of shape {self.input_shape} are not supported; attribution handles "
-                    "images (H, W, C), sequences (T, C), vectors (D,) and token ids (T,)"
-                )
-            self.kind = kind
-        else:
-            raise NotSupportedError(f"inputs of dtype {self.input_dtype} are not supported")
+            self.embedding_dim = int(self.spec.embedding.op.output_dim)
+        elif kind == "integer":
+            raise NotSupportedError(
+                f"integer inputs of shape {self.input_shape} are not supported; token-id "
+                "models need inputs of shape (sequence_length,)"
+            )
+        elif kind not in ("image", "sequence", "vector"):
+            if self.spec.dtype.kind != "f":
+                raise NotSupportedError(f"inputs of dtype {self.input_dtype} are not supported")
+            raise NotSupportedError(
+                f"inputs of shape {self.input_shape} are not supported; attribution handles "
+                "images (H, W, C), sequences (T, C), vectors (D,) and token ids (T,)"
+            )
+        self.kind = kind
         self.default_batch_size = self._default_batch_size()
 
-    # --------------------------------------------------------------- host side
     @property
     def spatial_rank(self):
         """Axes of the map per example: 2 for images, 1 otherwise."""
@@ -192,261 +152,94 @@ class ModelInfo:
         per_example = max(floats, 1) * 4 * 3
         return int(max(1, min(_MAX_DEFAULT_BATCH, _BATCH_BUDGET_BYTES // per_example)))
 
-    # -------------------------------------------------------------- graph side
-    def embed(self, x):
-        """The attribution space for inputs ``x``: the embedding for token models, else ``x``."""
-        if self.kind == "tokens":
-            (z,) = self.plan.run([x], [self.embedding_key])
-            return tf.cast(z, tf.float32) if not z.dtype.is_floating else z
-        return x
-
-    def feeds(self, x, z):
-        """``(inputs, feeds)`` for running the graph from attribution-space values ``z``."""
-        if self.kind == "tokens":
-            return [x], {self.embedding_key: text.attach_mask(self.embedding, x, z)}
-        return [z], None
-
-    def logits(self, x, z, activation_override=None):
-        """Class logits, float32, for attribution-space values ``z`` (from inputs ``x``)."""
-        inputs, feeds = self.feeds(x, z)
-        (out,) = self.plan.run(inputs, [self.logit_key], activation_override=activation_override, feeds=feeds)
-        return tf.cast(out, tf.float32)
-
-    def run(self, x, z, want, activation_override=None):
-        """Several graph tensors at once, fed from attribution-space values ``z``."""
-        inputs, feeds = self.feeds(x, z)
-        return self.plan.run(inputs, list(want), activation_override=activation_override, feeds=feeds)
-
-    def space_shape_tensor(self, x):
-        """Shape (tensor) of the attribution space for the batch ``x``."""
-        shape = tf.shape(x)
-        if self.kind == "tokens":
-            return tf.concat([shape, [self.embedding_dim]], 0)
-        return shape
-
-    def map_shape_tensor(self, x):
-        """Shape (tensor) of the maps for the batch ``x``."""
-        shape = tf.shape(x)
-        return shape[:-1] if self.kind in ("image", "sequence") else shape
-
     def reduce(self, values, how):
-        """Attribution-space values -> one value per pixel/token.
+        """Attribution-space values -> one value per pixel/token (numpy).
 
         ``how``: ``"magnitude"`` for signed gradients (max |.| over image or
         sequence channels; L2 norm over an embedding), ``"positive"`` for
         non-negative quantities such as variances (max over channels; sum
         over an embedding), ``"sum"`` for contributions such as x * grad.
         """
-        values = tf.cast(values, tf.float32)
+        values = np.asarray(values, np.float32)
         if not self.has_channels:
-            return tf.abs(values) if how == "magnitude" else values
+            return np.abs(values) if how == "magnitude" else values
         if how == "sum":
-            return tf.reduce_sum(values, axis=-1)
+            return values.sum(axis=-1)
         if self.kind == "tokens":
             if how == "magnitude":
-                return tf.norm(values, axis=-1)
-            return tf.reduce_sum(values, axis=-1)
+                return np.sqrt(np.square(values).sum(axis=-1))
+            return values.sum(axis=-1)
         if how == "magnitude":
-            return tf.reduce_max(tf.abs(values), axis=-1)
-        return tf.reduce_max(values, axis=-1)
+            return np.abs(values).max(axis=-1)
+        return values.max(axis=-1)
 
 
 def model_info(plan) -> ModelInfo:
-    with _LOCK:
-        store = _store(plan)
-        info = store.get("info")
-        if info is None:
-            info = ModelInfo(plan)
-            store["info"] = info
-        return info
-
-
-def _store(plan):
-    """Per-plan storage; it goes away with the plan (and with the model)."""
-    store = plan.__dict__.get("_nbinterp_attribution")
-    if store is None:
-        store = {"functions": {}}
-        plan.__dict__["_nbinterp_attribution"] = store
-    return store
+    """The (cached) ModelInfo of a graph plan."""
+    info = plan.__dict__.get("_attribution_info")
+    if info is None:
+        info = plan.__dict__["_attribution_info"] = ModelInfo(plan)
+    return info
 
 
 # ---------------------------------------------------------------------------
-# graph helpers shared by the methods
+# progress and cancellation
 
 
-def class_scores(logits, targets):
-    """``logits[i, targets[i]]`` for each row."""
-    return tf.gather(logits, targets[:, None], batch_dims=1)[:, 0]
+class Run:
+    """One ``attribute`` call's progress and cancellation, at chunk granularity.
 
-
-def fill_top_class(targets, logits):
-    """``targets`` with each negative entry (no class given) replaced by that row's top class."""
-    return tf.where(targets < 0, tf.argmax(logits, axis=-1, output_type=tf.int32), targets)
-
-
-def single_pass_loop(info, x, targets, batch_size, explain):
-    """Maps of every input from one pass each, in chunks of ``batch_size`` inputs, inside the graph.
-
-    ``explain(x_chunk, targets_chunk) -> (maps, targets)`` gives the maps of
-    a chunk and the classes they explain (negative targets replaced by the
-    top class). Returns ``(maps, targets)`` for the whole batch.
-    """
-    n = tf.shape(x)[0]
-    batch_size = tf.maximum(tf.cast(batch_size, tf.int32), 1)
-    n_chunks = (n + batch_size - 1) // batch_size
-
-    def step(i, maps, used):
-        start = i * batch_size
-        indices = tf.range(start, tf.minimum(start + batch_size, n))
-        chunk_maps, chunk_targets = explain(tf.gather(x, indices), tf.gather(targets, indices))
-        return i + 1, scatter_rows(maps, indices, chunk_maps), scatter_rows(used, indices, chunk_targets)
-
-    initial = (tf.constant(0), tf.zeros(info.map_shape_tensor(x), tf.float32), tf.zeros([n], tf.int32))
-    _, maps, used = tf.while_loop(lambda i, *state: i < n_chunks, step, initial, parallel_iterations=1)
-    return maps, used
-
-
-def scatter_rows(acc, indices, values):
-    """``acc[indices] += values`` for distinct row indices."""
-    return tf.tensor_scatter_nd_add(acc, indices[:, None], tf.cast(values, acc.dtype))
-
-
-def sum_rows(acc, segments, values):
-    """``acc[segments[k]] += values[k]``, several values may land on the same row."""
-    return acc + tf.math.unsorted_segment_sum(tf.cast(values, acc.dtype), segments, tf.shape(acc)[0])
-
-
-def score_gradients(info, x, z, targets, activation_override=None):
-    """Gradient of the target logits with respect to ``z``.
-
-    Negative targets are replaced by the top class of this very forward pass.
-    Returns ``(gradients, logits, targets)``.
-    """
-    with tf.GradientTape(watch_accessed_variables=False) as tape:
-        tape.watch(z)
-        logits = info.logits(x, z, activation_override)
-        targets = fill_top_class(targets, logits)
-        score = tf.reduce_sum(class_scores(logits, targets))
-    return tape.gradient(score, z), logits, targets
-
-
-def perturbation_loop(info, x, targets, batch_size, count, perturb, accumulate, initial, *, gradients=True, clean=None):
-    """Evaluate the model on ``count`` perturbed copies of every input, in chunks.
-
-    Work item ``k`` is copy ``k % count`` of input ``k // count``; chunk ``c``
-    holds items ``[c * batch_size, (c + 1) * batch_size)``. When ``clean``
-    (a boolean tensor; default: some target is negative) each chunk first
-    evaluates the unperturbed rows of the inputs that first appear in it:
-    their logits give the top-class targets and the base scores before any
-    copy of that input needs them. With ``gradients`` these rows go through
-    a separate forward-only pass (skipped in chunks that have none), so
-    resolving targets costs N forward rows - a third of a forward+backward
-    row each; without, they join the chunk's batch. Chunk boundaries, hence
-    noise seeds, do not depend on it.
-
-    * ``perturb(z, image, copy, start) -> (z_perturbed, aux)``: perturbed
-      attribution-space rows for items whose clean rows are ``z``; ``start``
-      is the chunk's first item (for seeding random numbers).
-    * ``accumulate(state, image, copy, values, aux) -> state``: ``values``
-      are the gradients of the target logits with respect to the perturbed
-      rows (``gradients=True``), or the drops ``base score - score``.
-
-    Returns ``(state, targets)``.
-    """
-    n = tf.shape(x)[0]
-    batch_size = tf.maximum(tf.cast(batch_size, tf.int32), 1)
-    count = tf.cast(count, tf.int32)
-    total = n * count
-    n_chunks = (total + batch_size - 1) // batch_size
-    if clean is None:
-        clean = tf.reduce_any(targets < 0)
-
-    def resolve(clean_images, clean_logits, targets, base):
-        resolved = fill_top_class(tf.gather(targets, clean_images), clean_logits)
-        targets = tf.tensor_scatter_nd_update(targets, clean_images[:, None], resolved)
-        base = tf.tensor_scatter_nd_update(base, clean_images[:, None], class_scores(clean_logits, resolved))
-        return targets, base
-
-    def step(c, targets, base, state):
-        start = c * batch_size
-        end = tf.minimum(start + batch_size, total)
-        items = tf.range(start, end)
-        image, copy = items // count, items % count
-        first_new = tf.where(start > 0, (start - 1) // count + 1, 0)
-        clean_images = tf.range(first_new, tf.where(clean, (end - 1) // count + 1, first_new))
-        if gradients:
-            # clean rows need no backward pass: a forward-only pass, only in chunks that have some
-
-            def clean_pass():
-                xc = tf.gather(x, clean_images)
-                return resolve(clean_images, info.logits(xc, info.embed(xc)), targets, base)
-
-            targets, base = tf.cond(tf.size(clean_images) > 0, clean_pass, lambda: (targets, base))
-            x_rows = tf.gather(x, image)
-            z_perturbed, aux = perturb(info.embed(x_rows), image, copy, start)
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
-                tape.watch(z_perturbed)
-                logits = info.logits(x_rows, z_perturbed)
-                score = tf.reduce_sum(class_scores(logits, tf.gather(targets, image)))
-            values = tape.gradient(score, z_perturbed)
-        else:
-            # forward only: the clean rows join the chunk's batch
-            n_clean = tf.shape(clean_images)[0]
-            x_rows = tf.gather(x, tf.concat([clean_images, image], 0))
-            z_rows = info.embed(x_rows)
-            z_perturbed, aux = perturb(z_rows[n_clean:], image, copy, start)
-            logits = info.logits(x_rows, tf.concat([z_rows[:n_clean], tf.cast(z_perturbed, z_rows.dtype)], 0))
-            targets, base = resolve(clean_images, logits[:n_clean], targets, base)
-            values = tf.gather(base, image) - class_scores(logits[n_clean:], tf.gather(targets, image))
-        return c + 1, targets, base, accumulate(state, image, copy, values, aux)
-
-    _, targets, _, state = tf.while_loop(
-        lambda c, *rest: c < n_chunks,
-        step,
-        (tf.constant(0), targets, tf.zeros([n], tf.float32), initial),
-        parallel_iterations=1,
-    )
-    return state, targets
-
-
-def per_example(values, rank):
-    """Reshape a (B,) tensor so it broadcasts against (B, ...) of ``rank`` axes."""
-    return tf.reshape(values, tf.concat([tf.shape(values), tf.ones([rank - 1], tf.int32)], 0))
-
-
-def _cached_function(plan, key, make):
-    """The concrete function stored under ``key`` for this plan, made and traced on first use.
-
-    Calling the concrete function skips ``tf.function``'s per-call dispatch;
-    its ``input_signature`` is shape-polymorphic, so one trace serves every
-    batch size and image.
-    """
-    with _LOCK:
-        functions = _store(plan)["functions"]
-        entry = functions.get(key)
-        if entry is None:
-            entry = functions[key] = [make(), None]
-    if entry[1] is None:  # trace outside the lock; tf.function serialises its own tracing
-        entry[1] = entry[0].get_concrete_function()
-    return entry[1]
-
-
-class _Traced:
-    """The Python body of one compiled attribution function; counts its traces.
-
-    A callable object rather than a closure: TensorFlow's retracing warning
-    groups functions by code object, and every method shares this code.
+    ``progress(fraction)`` is called with increasing fractions ending at 1.0;
+    ``cancel`` is a ``threading.Event``, a callable returning True to stop,
+    or None. A cancelled call raises :class:`~nbinterp.errors.CancelledError`
+    before its next chunk.
     """
 
-    def __init__(self, name, inner):
-        self.name = name
-        self.inner = inner
+    def __init__(self, what, progress=None, cancel=None):
+        if progress is not None and not callable(progress):
+            raise InvalidInputError("progress must be a callable taking a fraction in [0, 1], or None")
+        if cancel is not None and not (callable(cancel) or callable(getattr(cancel, "is_set", None))):
+            raise InvalidInputError("cancel must be a threading.Event, a callable returning True to stop, or None")
+        self.what = what
+        self._progress = progress
+        self._cancel = cancel
+        self._last = 0.0
 
-    def __call__(self, x, targets, batch_size, *options):
-        with _LOCK:
-            _TRACES[self.name] += 1
-        maps, used = self.inner(x, targets, batch_size, *options)
-        return tf.cast(maps, tf.float32), tf.cast(used, tf.int32)
+    @property
+    def fraction(self) -> float:
+        """The last progress reported."""
+        return self._last
+
+    def cancelled(self) -> bool:
+        cancel = self._cancel
+        if cancel is None:
+            return False
+        is_set = getattr(cancel, "is_set", None)
+        return bool(is_set() if callable(is_set) else cancel())
+
+    def check(self):
+        if self.cancelled():
+            raise CancelledError(f"{self.what} was cancelled")
+
+    def report(self, fraction):
+        fraction = min(max(float(fraction), self._last), 1.0)
+        self._last = fraction
+        if self._progress is not None:
+            self._progress(fraction)
+
+    def chunks(self, total, size, share=(0.0, 1.0)):
+        """``(start, end)`` ranges covering ``range(total)`` in steps of ``size``.
+
+        Checks for cancellation before each chunk and reports progress after
+        it, mapped into the ``share`` of the whole call this loop stands for.
+        """
+        low, high = share
+        size = max(1, int(size))
+        for start in range(0, total, size):
+            self.check()
+            end = min(start + size, total)
+            yield start, end
+            self.report(low + (high - low) * end / max(total, 1))
 
 
 # ---------------------------------------------------------------------------
@@ -457,9 +250,10 @@ class Attribution:
     """Base class of the attribution methods.
 
     ``Method(model, layer=None, preprocess=None, batch_size=None)`` then
-    ``method.attribute(images, target=None, **options)``.
+    ``method.attribute(images, target=None, progress=None, cancel=None, **options)``.
 
-    * ``images``: one image or a batch (anything :func:`nbinterp.inputs.as_batch`
+    * ``model``: a Keras model, an Inspector or a path to a model file.
+    * ``images``: one image or a batch (anything :func:`nbinterp.core.inputs.as_batch`
       accepts); ``preprocess`` is applied once, before the model sees them.
     * ``target``: class index per image (int, or one per image); ``None``
       explains the top predicted class. The class actually explained is in
@@ -467,6 +261,7 @@ class Attribution:
     * ``batch_size``: how many model evaluations (noise samples, integration
       steps, occluded copies) run together; default sized from the model's
       activation memory, at most 64.
+    * ``progress``/``cancel``: see :class:`Run`.
 
     Returns float32 maps ``(N, H, W)`` for image models and ``(N, T)`` for
     sequence and text models (``(N, D)`` for vector inputs).
@@ -476,14 +271,26 @@ class Attribution:
     name: str = ""
     #: short human label for a UI
     label: str = ""
-    #: option names and their defaults (``attribute(..., **options)``)
+    #: the method's options, one :class:`nbinterp.core.options.Option` each
+    option_table: tuple = ()
+    #: option names and their defaults, derived from ``option_table``
     options: dict = {}
     #: whether the method takes ``layer=`` (Grad-CAM and Grad-CAM++)
     uses_layer: bool = False
+    #: whether a UI should pass its selected layer as ``layer=`` (Grad-CAM: yes; CAM: no)
+    follows_selected_layer: bool = False
+    #: the engine kinds this method runs (for :func:`trace_count`)
+    engines: tuple = ("gradient",)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.options = defaults(cls.option_table)
 
     def __init__(self, model, layer=None, preprocess=None, batch_size=None):
+        model = resolve_model(model)
         self.plan = plan_for(model)
         self.info = model_info(self.plan)
+        self.engines_ = engines_for(model)
         if layer is not None and not self.uses_layer:
             raise MethodNotApplicableError(f"{self.label} does not take a layer (got layer={layer!r})")
         if preprocess is not None and not callable(preprocess):
@@ -505,57 +312,93 @@ class Attribution:
     def _setup(self):
         """Resolve static configuration (layers, keys); may raise MethodNotApplicableError."""
 
-    def _static_key(self) -> tuple:
-        """What, besides the method, distinguishes one compiled function from another."""
-        return ()
-
-    def _check_options(self, options: dict) -> dict:
-        """Validate and normalise option values (host side)."""
+    def _check(self, options: dict, x) -> dict:
+        """Checks of option values that need the inputs (shapes); after the table's own checks."""
         return options
 
-    def _option_specs(self) -> list:
-        """TensorSpecs of the option tensors the compiled function takes after (x, target, batch)."""
-        return []
-
-    def _option_values(self, x, options) -> list:
-        """Host values for those tensors, for the batch ``x``."""
-        return []
-
-    def _build(self):
-        """Return ``f(x, targets, batch_size, *option_tensors) -> (maps, targets)`` (graph code).
-
-        The function must not refer to ``self`` (the cache outlives instances
-        and must not keep the model alive) - only to ``self.info`` and values.
-        """
+    def _explain(self, x, targets, options, run) -> tuple:
+        """Return ``(maps, targets)`` for the batch ``x`` (numpy), running the engines in chunks."""
         raise NotImplementedError
 
     # ------------------------------------------------------------- public API
-    def attribute(self, images, target=None, **options):
+    def attribute(self, images, target=None, progress=None, cancel=None, **options):
         """Attribution maps for ``images``; see the class docstring."""
-        opts = self._resolve_options(options)
+        run = Run(self.label or self.name, progress, cancel)
+        opts = resolve(self.option_table, options, self.name)
         x = as_batch(images, self.info.input_shape, self.info.input_dtype, self.preprocess)
+        opts = self._check(opts, x)
         targets = self._resolve_targets(target, len(x))
-        function = self._compiled()
-        extra = self._option_values(x, opts)
-        maps, used = function(x, targets, np.int32(self.batch_size), *extra)
-        self.last_targets = used.numpy().astype(np.int64)
-        return self._finish(maps.numpy(), x.shape)
+        maps, used = self._explain(x, targets, opts, run)
+        run.report(1.0)
+        self.last_targets = np.asarray(used).astype(np.int64)
+        return self._finish(maps, x.shape)
 
     __call__ = attribute
 
-    # ------------------------------------------------------------- internals
-    def _resolve_options(self, given):
-        unknown = sorted(set(given) - set(self.options))
-        if unknown:
-            valid = ", ".join(sorted(self.options)) or "none"
-            raise InvalidInputError(
-                f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
-                f"for {self.name}; its options are: {valid}"
-            )
-        opts = dict(self.options)
-        opts.update(given)
-        return self._check_options(opts)
+    # ------------------------------------------------------------- shared host loops
+    @property
+    def engine(self):
+        """The model's shared engines (:class:`nbinterp.core.engines.Engines`)."""
+        return self.engines_
 
+    def top_targets(self, x, targets, run, share=(0.0, 0.0)):
+        """``(targets, base scores)``: negative targets replaced by the top class, and each
+        row's target logit, from one chunked forward pass over the clean inputs."""
+        targets = np.array(targets, np.int32)
+        base = np.empty(len(x), np.float32)
+        for start, end in run.chunks(len(x), self.batch_size, share):
+            logits = self.engine.space_logits(x[start:end], self.engine.embed(x[start:end]))
+            rows = targets[start:end]
+            rows[:] = np.where(rows < 0, logits.argmax(axis=-1), rows)
+            base[start:end] = logits[np.arange(end - start), rows]
+        return targets, base
+
+    def single_pass(self, x, targets, run, explain):
+        """Maps from one pass per input, in chunks: ``explain(x_chunk, t_chunk) -> (maps, targets)``."""
+        maps, used = [], []
+        for start, end in run.chunks(len(x), self.batch_size):
+            chunk_maps, chunk_targets = explain(x[start:end], targets[start:end])
+            maps.append(chunk_maps)
+            used.append(chunk_targets)
+        return np.concatenate(maps), np.concatenate(used)
+
+    def gradient_pass(self, x, targets, run, how, rule="gradient", times_input=False):
+        """One forward+backward per input: the target logit's gradient, reduced per pixel/token."""
+        engine, info = self.engine, self.info
+
+        def explain(xc, tc):
+            zc = engine.embed(xc)
+            grads, _, tc = engine.gradients(zc, tc, x=xc, rule=rule)
+            values = np.asarray(zc, np.float32) * grads if times_input else grads
+            return info.reduce(values, how), tc
+
+        return self.single_pass(x, targets, run, explain)
+
+    def perturbed_gradients(self, x, targets, run, count, perturb, accumulate):
+        """Gradients at ``count`` perturbed copies of every input, in chunks of ``batch_size``.
+
+        Work item ``k`` is copy ``k % count`` of input ``k // count``.
+        ``perturb(z_rows, image, copy, start) -> z_perturbed`` makes the
+        chunk's rows from their clean attribution-space rows (``start``: the
+        chunk's first item, for seeding); ``accumulate(image, copy, grads)``
+        adds the chunk's gradients of the target logits. Targets are
+        resolved first, from the clean inputs. Returns the targets.
+        """
+        engine = self.engine
+        if (targets < 0).any():
+            targets, _ = self.top_targets(x, targets, run, share=(0.0, 0.05))
+        z = engine.embed(x)
+        total = len(x) * count
+        share = (run.fraction, 1.0)
+        for start, end in run.chunks(total, self.batch_size, share):
+            items = np.arange(start, end)
+            image, copy = items // count, items % count
+            rows = perturb(z[image], image, copy, start)
+            grads, _, _ = engine.gradients(rows, targets[image], x=x[image])
+            accumulate(image, copy, grads)
+        return targets
+
+    # ------------------------------------------------------------- internals
     def _resolve_targets(self, target, n):
         k = self.info.num_classes
         if target is None:
@@ -583,24 +426,14 @@ class Attribution:
             out[i] = index
         return out
 
-    def _compiled(self):
-        return _cached_function(self.plan, (self.name,) + tuple(self._static_key()), self._make_function)
-
-    def _make_function(self):
-        info = self.info
-        signature = [
-            tf.TensorSpec((None,) + info.input_shape, tf.as_dtype(info.input_dtype), name="x"),
-            tf.TensorSpec([None], tf.int32, name="targets"),
-            tf.TensorSpec([], tf.int32, name="batch_size"),
-        ] + list(self._option_specs())
-        return tf.function(_Traced(self.name, self._build()), input_signature=signature, autograph=False)
-
     def _finish(self, maps, x_shape):
         expected = self.info.map_shape(x_shape)
         maps = np.asarray(maps, dtype=np.float32)
         if maps.shape != expected:  # pragma: no cover - a method bug, not a user error
             raise AssertionError(f"{self.name} produced maps of shape {maps.shape}, expected {expected}")
         if not np.isfinite(maps).all():
+            import warnings
+
             warnings.warn(
                 f"{self.label}: the model produced non-finite gradients or scores for some inputs; "
                 "those map values are set to 0",
@@ -608,37 +441,12 @@ class Attribution:
                 stacklevel=3,
             )
             maps = np.nan_to_num(maps, nan=0.0, posinf=0.0, neginf=0.0)
-        return maps
+        return np.ascontiguousarray(maps)
 
 
-# ---------------------------------------------------------------------------
-# option validation helpers
-
-
-def whole_number(value):
-    """``value`` as an int if it is a whole number (``3``, ``np.int64(3)``, ``3.0``), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
-        return int(value)
-    return None
-
-
-def positive_int(options, name, minimum=1):
-    value = whole_number(options[name])
-    if value is None or value < minimum:
-        raise InvalidInputError(f"{name} must be an integer >= {minimum}, got {options[name]!r}")
-    return value
-
-
-def real_number(options, name, low=None, high=None):
-    value = options[name]
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InvalidInputError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or (low is not None and value < low) or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f">= {low}"
-        raise InvalidInputError(f"{name} must be a finite number {bounds}, got {value!r}")
-    return value
+def sum_rows(acc, rows, values):
+    """``acc[rows[k]] += values[k]`` for ``rows`` sorted ascending (each row's items contiguous)."""
+    unique, starts = np.unique(rows, return_index=True)
+    ends = np.append(starts[1:], len(rows))
+    for row, start, end in zip(unique, starts, ends):
+        acc[row] += values[start:end].sum(axis=0)

@@ -3,6 +3,8 @@
 All three weight the channels of a convolutional feature map ``A`` (shape
 ``(h, w, K)``, or ``(t, K)`` for sequence models) and upsample the weighted
 sum to the input size with bilinear (linear, for sequences) interpolation.
+CAM needs only a forward pass (the model's shared forward engine); Grad-CAM
+and Grad-CAM++ share one feature-gradient engine per layer.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from ..core.graph import entry_shape
 from ..errors import MethodNotApplicableError
-from .base import Attribution, class_scores, entry_shape, fill_top_class, single_pass_loop
+from .base import Attribution
 
 _PASS_THROUGH = tuple(
     cls
@@ -29,12 +33,11 @@ _FINAL_ACTIVATIONS = tuple(
 _GAP = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalAveragePooling1D)
 
 
-def upsample(info, cam, x):
-    """Feature-resolution maps (B, h, w) or (B, t) -> input resolution, (bi)linear."""
-    size = tf.shape(x)
+def upsample(info, cam, x_shape):
+    """Feature-resolution maps (B, h, w) or (B, t) -> input resolution, (bi)linear (numpy)."""
     if info.kind == "image":
-        return tf.image.resize(cam[..., None], size[1:3], method="bilinear")[..., 0]
-    resized = tf.image.resize(cam[:, :, None, None], tf.stack([size[1], 1]), method="bilinear")
+        return tf.image.resize(cam[..., None], x_shape[1:3], method="bilinear").numpy()[..., 0]
+    resized = tf.image.resize(cam[:, :, None, None], (x_shape[1], 1), method="bilinear").numpy()
     return resized[:, :, 0, 0]
 
 
@@ -109,35 +112,28 @@ class CAM(Attribution):
 
     name = "cam"
     label = "CAM"
-    options = {}
+    engines = ("forward",)
 
     def _setup(self):
         if self.info.kind == "vector":
             raise MethodNotApplicableError("CAM needs a model with spatial or sequence inputs")
         self._feature_key, self._dense = cam_head(self.plan)
 
-    def _build(self):
-        info = self.info
-        feature_key, dense = self._feature_key, self._dense.op
-        want = [feature_key, info.logit_key]
+    def _explain(self, x, targets, options, run):
+        info, engine = self.info, self.engine
+        kernel = np.asarray(keras.ops.convert_to_numpy(self._dense.op.kernel), np.float32)  # (K, classes)
+        keys = (self._feature_key, info.logit_key)
 
-        def run(x, targets, batch_size):
-            kernel = tf.cast(keras.ops.convert_to_tensor(dense.kernel), tf.float32)  # (K, classes)
+        def explain(xc, tc):
+            features, logits = engine.run(keys, xc)
+            tc = np.where(tc < 0, logits.argmax(axis=-1), tc).astype(np.int32)
+            weights = kernel.T[tc]  # (B, K)
+            features = features.astype(np.float32, copy=False)
+            weights = weights.reshape((len(tc),) + (1,) * (features.ndim - 2) + (-1,))
+            cam = (features * weights).sum(axis=-1)
+            return upsample(info, cam, xc.shape), tc
 
-            def explain(xc, tc):
-                features, logits = info.run(xc, info.embed(xc), want)
-                logits = tf.cast(logits, tf.float32)
-                tc = fill_top_class(tc, logits)
-                weights = tf.gather(tf.transpose(kernel), tc)  # (B, K)
-                features = tf.cast(features, tf.float32)
-                for _ in range(len(features.shape) - 2):  # broadcast over the spatial axes
-                    weights = weights[:, None]
-                cam = tf.reduce_sum(features * weights, axis=-1)
-                return upsample(info, cam, xc), tc
-
-            return single_pass_loop(info, x, targets, batch_size, explain)
-
-        return run
+        return self.single_pass(x, targets, run, explain)
 
 
 class GradCAM(Attribution):
@@ -157,8 +153,9 @@ class GradCAM(Attribution):
 
     name = "gradcam"
     label = "Grad-CAM"
-    options = {}
     uses_layer = True
+    follows_selected_layer = True
+    engines = ("feature_gradient",)
 
     def _setup(self):
         info = self.info
@@ -179,39 +176,22 @@ class GradCAM(Attribution):
         self.layer_path = entry.path
         self._feature_key = self.plan.output_key(entry.path)
 
-    def _static_key(self):
-        return (self.layer_path,)
-
     @staticmethod
     def _weights(features, grads, spatial_axes):
-        return tf.reduce_mean(grads, axis=spatial_axes)
+        return grads.mean(axis=spatial_axes)
 
-    def _build(self):
-        info = self.info
-        want = [self._feature_key, info.logit_key]
-        weigh = self._weights
+    def _explain(self, x, targets, options, run):
+        info, engine, weigh = self.info, self.engine, self._weights
 
         def explain(xc, tc):
-            zc = info.embed(xc)
-            with tf.GradientTape(watch_accessed_variables=False) as tape:
-                tape.watch(zc)
-                features, logits = info.run(xc, zc, want)
-                logits = tf.cast(logits, tf.float32)
-                tc = fill_top_class(tc, logits)
-                score = tf.reduce_sum(class_scores(logits, tc))
-            grads = tf.cast(tape.gradient(score, features), tf.float32)
-            features = tf.cast(features, tf.float32)
-            spatial = list(range(1, len(features.shape) - 1))
+            features, grads, _, tc = engine.feature_gradients(self._feature_key, xc, tc)
+            spatial = tuple(range(1, features.ndim - 1))
             weights = weigh(features, grads, spatial)  # (B, K)
-            for _ in spatial:
-                weights = weights[:, None]
-            cam = tf.nn.relu(tf.reduce_sum(features * weights, axis=-1))
-            return upsample(info, cam, xc), tc
+            weights = weights.reshape((len(tc),) + (1,) * len(spatial) + (-1,))
+            cam = np.maximum((features * weights).sum(axis=-1), 0.0)
+            return upsample(info, cam, xc.shape), tc
 
-        def run(x, targets, batch_size):
-            return single_pass_loop(info, x, targets, batch_size, explain)
-
-        return run
+        return self.single_pass(x, targets, run, explain)
 
 
 class GradCAMPlusPlus(GradCAM):
@@ -233,10 +213,10 @@ class GradCAMPlusPlus(GradCAM):
 
     @staticmethod
     def _weights(features, grads, spatial_axes):
-        g2 = tf.square(grads)
+        g2 = np.square(grads)
         g3 = g2 * grads
-        totals = tf.reduce_sum(features, axis=spatial_axes, keepdims=True)
+        totals = features.sum(axis=spatial_axes, keepdims=True)
         denominator = 2.0 * g2 + totals * g3
-        safe = tf.where(denominator != 0.0, denominator, tf.ones_like(denominator))
-        alpha = tf.where(denominator != 0.0, g2 / safe, tf.zeros_like(g2))
-        return tf.reduce_sum(alpha * tf.nn.relu(grads), axis=spatial_axes)
+        safe = np.where(denominator != 0.0, denominator, 1.0)
+        alpha = np.where(denominator != 0.0, g2 / safe, 0.0)
+        return (alpha * np.maximum(grads, 0.0)).sum(axis=spatial_axes)

@@ -3,32 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
-from ..errors import InvalidInputError
-from .base import (
-    Attribution,
-    per_example,
-    perturbation_loop,
-    score_gradients,
-    single_pass_loop,
-    sum_rows,
-)
-
-
-def _single_pass(info, reduce_how, activation_override=None, times_input=False):
-    """One forward+backward per image: the gradient of the target logit, reduced per pixel."""
-
-    def explain(xc, tc):
-        zc = info.embed(xc)
-        grads, _, tc = score_gradients(info, xc, zc, tc, activation_override)
-        values = tf.cast(zc, tf.float32) * tf.cast(grads, tf.float32) if times_input else grads
-        return info.reduce(values, reduce_how), tc
-
-    def run(x, targets, batch_size):
-        return single_pass_loop(info, x, targets, batch_size, explain)
-
-    return run
+from ..core.options import UnitIntervalListOption
+from .base import Attribution, sum_rows
 
 
 class Gradient(Attribution):
@@ -45,10 +22,9 @@ class Gradient(Attribution):
 
     name = "gradient"
     label = "Gradient (saliency)"
-    options = {}
 
-    def _build(self):
-        return _single_pass(self.info, "magnitude")
+    def _explain(self, x, targets, options, run):
+        return self.gradient_pass(x, targets, run, "magnitude")
 
 
 class GradientXInput(Attribution):
@@ -63,10 +39,9 @@ class GradientXInput(Attribution):
 
     name = "gradient_x_input"
     label = "Gradient × input"
-    options = {}
 
-    def _build(self):
-        return _single_pass(self.info, "sum", times_input=True)
+    def _explain(self, x, targets, options, run):
+        return self.gradient_pass(x, targets, run, "sum", times_input=True)
 
 
 class InteriorGradients(Attribution):
@@ -84,42 +59,22 @@ class InteriorGradients(Attribution):
 
     name = "interior_gradients"
     label = "Interior gradients"
-    options = {"alpha": 0.5}
+    option_table = (
+        UnitIntervalListOption("alpha", 0.5, "scale of the input",
+                               "the input is scaled by this factor (or each of a list) before the gradient"),
+    )
 
-    def _check_options(self, options):
-        alpha = options["alpha"]
-        values = np.atleast_1d(np.asarray(alpha, dtype=object))
-        if values.ndim != 1 or len(values) == 0:
-            raise InvalidInputError(f"alpha must be a number or a non-empty list of numbers, got {alpha!r}")
-        out = []
-        for value in values.tolist():
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-                raise InvalidInputError(f"alpha values must be numbers in [0, 1], got {value!r}")
-            if not 0.0 <= float(value) <= 1.0:
-                raise InvalidInputError(f"alpha values must be in [0, 1], got {value!r}")
-            out.append(float(value))
-        return {"alpha": np.asarray(out, np.float32)}
+    def _explain(self, x, targets, options, run):
+        alphas = options["alpha"]
+        count = len(alphas)
+        acc = np.zeros(self.info.space_shape(x.shape), np.float32)
 
-    def _option_specs(self):
-        return [tf.TensorSpec([None], tf.float32, name="alpha")]
+        def perturb(z, image, copy, start):
+            scale = alphas[copy].reshape((-1,) + (1,) * (z.ndim - 1))
+            return (z * scale.astype(z.dtype)).astype(z.dtype)
 
-    def _option_values(self, x, options):
-        return [options["alpha"]]
+        def accumulate(image, copy, grads):
+            sum_rows(acc, image, grads)
 
-    def _build(self):
-        info = self.info
-
-        def run(x, targets, batch_size, alphas):
-            count = tf.shape(alphas)[0]
-
-            def perturb(z, image, copy, start):
-                return z * tf.cast(per_example(tf.gather(alphas, copy), len(z.shape)), z.dtype), None
-
-            def accumulate(acc, image, copy, grads, aux):
-                return sum_rows(acc, image, grads)
-
-            acc = tf.zeros(info.space_shape_tensor(x), tf.float32)
-            acc, targets = perturbation_loop(info, x, targets, batch_size, count, perturb, accumulate, acc)
-            return info.reduce(acc / tf.cast(count, tf.float32), "magnitude"), targets
-
-        return run
+        targets = self.perturbed_gradients(x, targets, run, count, perturb, accumulate)
+        return self.info.reduce(acc / count, "magnitude"), targets

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
+from ..core.options import ArrayOption, IntOption
 from ..errors import InvalidInputError
-from .base import Attribution, per_example, perturbation_loop, positive_int, sum_rows
+from .base import Attribution, sum_rows
+
+#: most integration steps per image (beyond this the sum no longer changes visibly)
+MAX_STEPS = 10_000
 
 
 class IntegratedGradients(Attribution):
@@ -17,9 +20,12 @@ class IntegratedGradients(Attribution):
 
     ``IG_i(x) = (x_i - b_i) * integral_0^1 dS/dx_i(b + a (x - b)) da`` with
     ``S`` the target logit. The integral is a midpoint Riemann sum over
-    ``steps`` points ``a = (k + 1/2) / steps``, which is second-order
-    accurate (the error shrinks like 1/steps^2 on smooth models), so
-    completeness - the map sums to ``S(x) - S(b)`` - holds closely.
+    ``steps`` points ``a = (k + 1/2) / steps``. On smooth models its error
+    shrinks like 1/steps^2; on ReLU and max-pooling networks the path
+    gradient is piecewise constant and the error shrinks irregularly (on the
+    demo CNN the completeness error was 0.74 %, 1.37 %, 0.50 %, 0.15 % and
+    0.16 % at 10, 20, 50, 100 and 200 steps), so check completeness - the
+    map sums to ``S(x) - S(b)`` - when it matters.
 
     Options: ``baseline`` (0.0: a scalar or an array broadcastable to the
     batch, in the model's input space, i.e. after ``preprocess``), ``steps``
@@ -31,50 +37,35 @@ class IntegratedGradients(Attribution):
 
     name = "integrated_gradients"
     label = "Integrated gradients"
-    options = {"baseline": 0.0, "steps": 50}
+    option_table = (
+        ArrayOption("baseline", 0.0, "baseline", "the input the path starts from (model input space)"),
+        IntOption("steps", 50, "integration steps", "points of the Riemann sum along the path",
+                  low=1, high=MAX_STEPS),
+    )
 
-    def _check_options(self, options):
-        baseline = np.asarray(options["baseline"])
-        if baseline.dtype == object or baseline.dtype.kind not in "biuf":
-            raise InvalidInputError(f"baseline must be a number or a numeric array, got {options['baseline']!r}")
-        if not np.isfinite(baseline).all():
-            raise InvalidInputError("baseline contains NaN or infinite values")
-        return {"baseline": baseline.astype(np.float32), "steps": positive_int(options, "steps")}
-
-    def _option_specs(self):
-        shape = self.info.space_shape((None,) + self.info.input_shape)
-        dtype = tf.float32 if self.info.kind == "tokens" else tf.as_dtype(self.info.input_dtype)
-        return [tf.TensorSpec(shape, dtype, name="baseline"), tf.TensorSpec([], tf.int32, name="steps")]
-
-    def _option_values(self, x, options):
+    def _check(self, options, x):
         full = self.info.space_shape(x.shape)
-        baseline = options["baseline"]
         try:
-            baseline = np.broadcast_to(baseline, full)
+            baseline = np.broadcast_to(options["baseline"], full)
         except ValueError:
             raise InvalidInputError(
-                f"baseline of shape {baseline.shape} does not broadcast to the inputs' shape {full}"
+                f"baseline of shape {options['baseline'].shape} does not broadcast to the inputs' shape {full}"
             ) from None
         dtype = np.float32 if self.info.kind == "tokens" else np.dtype(self.info.input_dtype)
-        return [np.ascontiguousarray(baseline, dtype=dtype), options["steps"]]
+        return dict(options, baseline=baseline.astype(dtype))
 
-    def _build(self):
-        info = self.info
+    def _explain(self, x, targets, options, run):
+        baseline, steps = options["baseline"], options["steps"]
+        acc = np.zeros(self.info.space_shape(x.shape), np.float32)
 
-        def run(x, targets, batch_size, baseline, steps):
-            count = tf.cast(steps, tf.float32)
+        def perturb(z, image, copy, start):
+            b = baseline[image].astype(z.dtype)
+            alpha = ((copy.astype(np.float32) + 0.5) / np.float32(steps)).astype(z.dtype)
+            return b + alpha.reshape((-1,) + (1,) * (z.ndim - 1)) * (z - b)
 
-            def perturb(z, image, copy, start):
-                b = tf.cast(tf.gather(baseline, image), z.dtype)
-                alpha = tf.cast(per_example((tf.cast(copy, tf.float32) + 0.5) / count, len(z.shape)), z.dtype)
-                return b + alpha * (z - b), None
+        def accumulate(image, copy, grads):
+            sum_rows(acc, image, grads)
 
-            def accumulate(acc, image, copy, grads, aux):
-                return sum_rows(acc, image, grads)
-
-            acc = tf.zeros(info.space_shape_tensor(x), tf.float32)
-            acc, targets = perturbation_loop(info, x, targets, batch_size, steps, perturb, accumulate, acc)
-            delta = tf.cast(info.embed(x), tf.float32) - tf.cast(baseline, tf.float32)
-            return info.reduce(delta * acc / count, "sum"), targets
-
-        return run
+        targets = self.perturbed_gradients(x, targets, run, steps, perturb, accumulate)
+        delta = np.asarray(self.engine.embed(x), np.float32) - baseline.astype(np.float32)
+        return self.info.reduce(delta * acc / np.float32(steps), "sum"), targets

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
+from ..core.options import FloatOption, SizeOption
 from ..errors import InvalidInputError
-from .base import Attribution, perturbation_loop, real_number, sum_rows, whole_number
+from .base import Attribution, sum_rows
 
 
 def default_patch(size):
@@ -31,17 +31,6 @@ def patch_grid(sizes, patch=None, stride=None):
     return patch, [positions(s, p, st) for s, p, st in zip(sizes, patch, stride)]
 
 
-def _pair(value, name, dims):
-    if value is None:
-        return None
-    values = [whole_number(v) for v in np.atleast_1d(np.asarray(value, dtype=object)).tolist()]
-    if len(values) == 1:
-        values = values * dims
-    if len(values) != dims or any(v is None or v < 1 for v in values):
-        raise InvalidInputError(f"{name} must be a positive integer or {dims} of them, got {value!r}")
-    return tuple(values)
-
-
 class Occlusion(Attribution):
     """Occlusion sensitivity.
 
@@ -64,74 +53,61 @@ class Occlusion(Attribution):
 
     name = "occlusion"
     label = "Occlusion"
-    options = {"patch": None, "stride": None, "fill": 0.0}
+    engines = ("forward",)
+    option_table = (
+        SizeOption("patch", None, "patch size", "side of the occluding square (None: a quarter of the input, at most 16)"),
+        SizeOption("stride", None, "stride", "how far the patch moves between positions (None: half the patch)"),
+        FloatOption("fill", 0.0, "fill value", "what the occluded pixels are set to (model input space)"),
+    )
 
-    def _check_options(self, options):
+    def _check(self, options, x):
         dims = self.info.spatial_rank
-        return {
-            "patch": _pair(options["patch"], "patch", dims),
-            "stride": _pair(options["stride"], "stride", dims),
-            "fill": real_number(options, "fill"),
-        }
+        out = dict(options)
+        for name in ("patch", "stride"):
+            value = options[name]
+            if value is not None:
+                if len(value) == 1:
+                    value = value * dims
+                if len(value) != dims:
+                    raise InvalidInputError(
+                        f"{name} must be a positive integer or {dims} of them, got {value!r}"
+                    )
+            out[name] = value
+        return out
 
-    def _option_specs(self):
-        return [
-            tf.TensorSpec([None], tf.int32, name="rows"),
-            tf.TensorSpec([None], tf.int32, name="cols"),
-            tf.TensorSpec([2], tf.int32, name="patch"),
-            tf.TensorSpec([], tf.float32, name="fill"),
-        ]
-
-    def _option_values(self, x, options):
-        sizes = x.shape[1:3] if self.info.kind == "image" else x.shape[1:2]
+    def _explain(self, x, targets, options, run):
+        info, engine = self.info, self.engine
+        image = info.kind == "image"
+        sizes = x.shape[1:3] if image else x.shape[1:2]
         patch, starts = patch_grid(sizes, options["patch"], options["stride"])
-        if len(starts) == 1:  # sequences: a single "column" of width 1
+        if not image:  # sequences: a single "column" of width 1
             starts.append(np.zeros(1, np.int32))
             patch = patch + (1,)
-        return [starts[0], starts[1], np.asarray(patch, np.int32), np.float32(options["fill"])]
+        rows, cols = starts
+        height, width = sizes[0], (sizes[1] if image else 1)
 
-    def _build(self):
-        info = self.info
-        image = info.kind == "image"
-        channels = info.has_channels
+        def covers(offsets, size, length):
+            axis = np.arange(length)
+            return (axis[None, :] >= offsets[:, None]) & (axis[None, :] < offsets[:, None] + size)
 
-        def run(x, targets, batch_size, rows, cols, patch, fill):
-            height = tf.shape(x)[1]
-            width = tf.shape(x)[2] if image else 1
-            n_cols = tf.shape(cols)[0]
-            per_image = tf.shape(rows)[0] * n_cols
+        row_cover, col_cover = covers(rows, patch[0], height), covers(cols, patch[1], width)
+        coverage = row_cover.sum(0)[:, None] * col_cover.sum(0)[None, :]
+        per_image = len(rows) * len(cols)
 
-            def covers(starts, size, length):
-                # (P, length): whether each patch position covers each pixel
-                axis = tf.range(length)
-                return (axis[None, :] >= starts[:, None]) & (axis[None, :] < starts[:, None] + size)
-
-            row_cover, col_cover = covers(rows, patch[0], height), covers(cols, patch[1], width)
-            coverage = tf.cast(
-                tf.reduce_sum(tf.cast(row_cover, tf.int32), 0)[:, None]
-                * tf.reduce_sum(tf.cast(col_cover, tf.int32), 0)[None, :],
-                tf.float32,
-            )
-
-            def perturb(z, image_index, k, start):
-                mask = tf.logical_and(
-                    tf.gather(row_cover, k // n_cols)[:, :, None], tf.gather(col_cover, k % n_cols)[:, None, :]
-                )  # (B, H, W)
-                if not image:
-                    mask = mask[:, :, 0]
-                zmask = mask[..., None] if channels else mask
-                return tf.where(zmask, tf.cast(fill, z.dtype), z), mask
-
-            def accumulate(acc, image_index, k, drop, mask):
-                contribution = tf.cast(mask, tf.float32) * tf.reshape(drop, [-1, 1, 1] if image else [-1, 1])
-                return sum_rows(acc, image_index, contribution)
-
-            acc, targets = perturbation_loop(
-                info, x, targets, batch_size, per_image, perturb, accumulate,
-                tf.zeros(info.map_shape_tensor(x), tf.float32), gradients=False, clean=tf.constant(True),
-            )
-            if not image:
-                coverage = coverage[:, 0]
-            return acc / tf.maximum(coverage, 1.0), targets
-
-        return run
+        targets, base = self.top_targets(x, targets, run, share=(0.0, 0.02))
+        z = engine.embed(x)
+        fill = np.asarray(options["fill"], z.dtype)
+        acc = np.zeros((len(x), height, width), np.float32)
+        for start, end in run.chunks(len(x) * per_image, self.batch_size, share=(run.fraction, 1.0)):
+            items = np.arange(start, end)
+            index, k = items // per_image, items % per_image
+            masks = row_cover[k // len(cols)][:, :, None] & col_cover[k % len(cols)][:, None, :]  # (B, H, W)
+            zmask = masks if image else masks[:, :, 0]
+            if info.has_channels:
+                zmask = zmask[..., None]
+            rows_z = np.where(zmask, fill, z[index])
+            logits = engine.space_logits(x[index], rows_z)
+            drops = base[index] - logits[np.arange(len(index)), targets[index]]
+            sum_rows(acc, index, masks * drops[:, None, None].astype(np.float32))
+        maps = acc / np.maximum(coverage, 1)
+        return (maps if image else maps[:, :, 0]), targets

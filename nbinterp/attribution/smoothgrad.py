@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
-from ..errors import InvalidInputError
-from .base import Attribution, per_example, perturbation_loop, positive_int, real_number, sum_rows, whole_number
+from ..core.options import FloatOption, IntOption, SeedOption
+from .base import Attribution, sum_rows
+
+#: most noisy samples per image: beyond this a map no longer changes visibly, and a
+#: mistyped value (10**7) would run for hours
+MAX_SAMPLES = 10_000
 
 
 class _NoisyGradients(Attribution):
@@ -13,69 +18,46 @@ class _NoisyGradients(Attribution):
 
     ``sigma = noise * (max(x) - min(x))`` per image (over all its pixels and
     channels; over the embedding values of the sequence for token models).
-    Noise is drawn on the device from ``seed``; the same seed, samples and
-    ``batch_size`` give the same map. The target is the class predicted for
-    the noise-free input.
+    Noise is drawn from ``seed`` with TensorFlow's stateless generator, keyed
+    by the seed and the first work item of each chunk; the same seed,
+    samples and ``batch_size`` give the same map. The target is the class
+    predicted for the noise-free input.
     """
 
-    options = {"samples": 50, "noise": 0.2, "seed": 0}
+    option_table = (
+        IntOption("samples", 50, "noisy samples", "gradients are averaged over this many noisy copies",
+                  low=1, high=MAX_SAMPLES),
+        FloatOption("noise", 0.2, "noise level", "noise standard deviation, as a fraction of the image's range",
+                    low=0.0, step=0.05),
+        SeedOption("seed", 0, "random seed", "the same seed gives the same noise"),
+    )
     _squares = False
-
-    def _check_options(self, options):
-        seed = whole_number(options["seed"])
-        if seed is None:
-            raise InvalidInputError(f"seed must be an integer, got {options['seed']!r}")
-        return {
-            "samples": positive_int(options, "samples"),
-            "noise": real_number(options, "noise", low=0.0),
-            "seed": seed % (2**31 - 1),
-        }
-
-    def _option_specs(self):
-        return [
-            tf.TensorSpec([], tf.int32, name="samples"),
-            tf.TensorSpec([], tf.float32, name="noise"),
-            tf.TensorSpec([], tf.int32, name="seed"),
-        ]
-
-    def _option_values(self, x, options):
-        return [options["samples"], options["noise"], options["seed"]]
 
     @staticmethod
     def _combine(info, mean, mean_square):
         raise NotImplementedError
 
-    def _build(self):
-        info = self.info
-        squares = self._squares
-        combine = self._combine
+    def _explain(self, x, targets, options, run):
+        samples, noise, seed = options["samples"], options["noise"], options["seed"]
+        shape = self.info.space_shape(x.shape)
+        total = np.zeros(shape, np.float32)
+        total_sq = np.zeros(shape, np.float32) if self._squares else None
 
-        def run(x, targets, batch_size, samples, noise, seed):
-            shape = info.space_shape_tensor(x)
+        def perturb(z, image, copy, start):
+            axes = tuple(range(1, z.ndim))
+            spread = z.max(axis=axes) - z.min(axis=axes)
+            sigma = (np.float32(noise) * spread).astype(z.dtype).reshape((-1,) + (1,) * (z.ndim - 1))
+            eps = tf.random.stateless_normal(z.shape, seed=[seed, start], dtype=tf.as_dtype(z.dtype)).numpy()
+            return z + sigma * eps
 
-            def perturb(z, image, copy, start):
-                rank = len(z.shape)
-                axes = list(range(1, rank))
-                spread = tf.reduce_max(z, axis=axes) - tf.reduce_min(z, axis=axes)
-                sigma = per_example(tf.cast(noise, z.dtype) * spread, rank)
-                eps = tf.random.stateless_normal(tf.shape(z), seed=tf.stack([seed, start]), dtype=z.dtype)
-                return z + sigma * eps, None
+        def accumulate(image, copy, grads):
+            sum_rows(total, image, grads)
+            if total_sq is not None:
+                sum_rows(total_sq, image, np.square(grads))
 
-            def accumulate(state, image, copy, grads, aux):
-                total, total_sq = state
-                total = sum_rows(total, image, grads)
-                if squares:
-                    total_sq = sum_rows(total_sq, image, tf.square(tf.cast(grads, tf.float32)))
-                return total, total_sq
-
-            initial = (tf.zeros(shape, tf.float32), tf.zeros(shape if squares else [0], tf.float32))
-            (total, total_sq), targets = perturbation_loop(
-                info, x, targets, batch_size, samples, perturb, accumulate, initial
-            )
-            count = tf.cast(samples, tf.float32)
-            return combine(info, total / count, total_sq / count if squares else None), targets
-
-        return run
+        targets = self.perturbed_gradients(x, targets, run, samples, perturb, accumulate)
+        mean_sq = total_sq / samples if total_sq is not None else None
+        return self._combine(self.info, total / samples, mean_sq), targets
 
 
 class SmoothGrad(_NoisyGradients):
@@ -117,7 +99,7 @@ class VarGrad(_NoisyGradients):
 
     @staticmethod
     def _combine(info, mean, mean_square):
-        return info.reduce(tf.maximum(mean_square - tf.square(mean), 0.0), "positive")
+        return info.reduce(np.maximum(mean_square - np.square(mean), 0.0), "positive")
 
 
 class SquareGrad(_NoisyGradients):

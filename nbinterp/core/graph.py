@@ -34,7 +34,7 @@ from ..errors import NotSupportedError, UnknownLayerError
 _ACTIVATION_LOCK = threading.RLock()
 _LINEAR_NAMES = {"linear", None}
 # layers whose whole job is an activation function
-_ACTIVATION_LAYERS = tuple(
+ACTIVATION_LAYERS = tuple(
     cls
     for cls in (
         getattr(keras.layers, "Activation", None),
@@ -72,6 +72,8 @@ def activation_name(op) -> str | None:
     """Name of the activation a layer applies at its end ('relu', 'softmax', ...), or None."""
     if isinstance(op, keras.layers.ReLU):
         return "relu"
+    if isinstance(op, keras.layers.LeakyReLU):
+        return "leaky_relu"
     if isinstance(op, keras.layers.Softmax):
         return "softmax"
     act = getattr(op, "activation", None)
@@ -88,7 +90,7 @@ def activation_name(op) -> str | None:
 def has_activation_attribute(op) -> bool:
     """True for layers such as Dense/Conv2D that end with ``self.activation``."""
     return (
-        not isinstance(op, _ACTIVATION_LAYERS)
+        not isinstance(op, ACTIVATION_LAYERS)
         and callable(getattr(op, "activation", None))
         and activation_name(op) is not None
     )
@@ -146,6 +148,42 @@ def _functional_of(model):
             return None
         return model
     return None
+
+
+def static_shape(tensor) -> tuple:
+    """A tensor's static shape as a tuple of ints (None where unknown), batch axis included."""
+    return tuple(None if d is None else int(d) for d in tensor.shape)
+
+
+def shape_of_key(plan, key):
+    """Static shape (with batch axis) of a tensor of the plan, or None if unknown."""
+    step = plan.producer(key)
+    if step is None:
+        for tensor in plan.inputs:
+            if id(tensor) == key:
+                return static_shape(tensor)
+        return None
+    node = step.node
+    if node is not None:
+        for tensor in node.outputs:
+            if id(tensor) == key:
+                return static_shape(tensor)
+        if len(node.outputs) == 1:
+            return static_shape(node.outputs[0])
+    try:
+        return static_shape(step.op.output)
+    except Exception:  # layers called more than once, or never symbolically
+        return None
+
+
+def entry_shape(plan, entry):
+    """Static output shape of a Step or Group (single output), or None."""
+    if len(entry.out_keys) != 1:
+        return None
+    if isinstance(entry, Group):
+        outputs = entry.model.outputs
+        return static_shape(outputs[0]) if len(outputs) == 1 else None
+    return shape_of_key(plan, entry.out_keys[0])
 
 
 def _is_model(op):
@@ -377,7 +415,7 @@ class GraphPlan:
         if name in ("softmax", "sigmoid"):
             if has_activation_attribute(step.op):
                 return self.pre_activation_key(step)
-            if isinstance(step.op, _ACTIVATION_LAYERS) and len(step.in_keys) == 1:
+            if isinstance(step.op, ACTIVATION_LAYERS) and len(step.in_keys) == 1:
                 return step.in_keys[0]
         return key
 
@@ -459,6 +497,6 @@ class GraphPlan:
             if keep_pre:
                 values[self.pre_activation_key(step)] = pre
             return (replacement or original)(pre)
-        if replacement is not None and isinstance(op, _ACTIVATION_LAYERS):
+        if replacement is not None and isinstance(op, ACTIVATION_LAYERS):
             return replacement(args[0])
         return call(*args, **kwargs)

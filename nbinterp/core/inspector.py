@@ -1,31 +1,38 @@
 """The Inspector: layers, weights, activations and single-kernel responses of a Keras model.
 
 Everything here maps a model plus arrays to numpy arrays. Layer outputs come
-from one compiled, shape-polymorphic function per requested layer, built once
-and reused, and results are kept in a byte-bounded LRU cache keyed by the layer
-and the bytes of the images.
+from the model's shared forward engine (:mod:`nbinterp.core.engines`), one
+shape-polymorphic compiled function per set of requested tensors, and
+results are kept in a byte-bounded LRU cache keyed by the tensor and the
+bytes of the images. :meth:`Inspector.warm_layers` computes every layer of
+an image in one pass, so a first look at any layer is a cache read.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import zlib
-import threading
 from dataclasses import dataclass
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from .cache import ByteBudgetCache
 from ..errors import (
     InputShapeError,
+    InvalidInputError,
     NoKernelError,
     NotSupportedError,
     check_index,
 )
-from .graph import GraphPlan, Group, activation_name, plan_for
-from .inputs import to_numpy, as_batch
+from . import compiled
+from .cache import ByteBudgetCache
+from .engines import engines_for
+from .graph import GraphPlan, Group, activation_name, entry_shape, has_activation_attribute, plan_for, static_shape
+from .inputs import as_batch, to_numpy
+from .model_spec import model_spec
+from .models import resolve_model
 
 _CONV_TYPES = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 _TRANSPOSED = tuple(
@@ -88,8 +95,9 @@ def distinct(function, *args):
     return functools.partial(function, *args)
 
 
-def _shape_of(tensor):
-    return tuple(None if d is None else int(d) for d in tensor.shape)
+def _guessed_size(batch):
+    """A size for an axis the model leaves open (None): the largest axis of the batch."""
+    return max(batch.shape[1:], default=1)
 
 
 def _image_digest(array):
@@ -113,27 +121,27 @@ class Inspector:
     the model. ``cache_bytes`` bounds the activation cache (LRU).
     """
 
-    def __init__(self, model, preprocess=None, cache_bytes=512 * 2**20):
-        if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
-            model = keras.saving.load_model(model, safe_mode=True)
-        if not isinstance(model, keras.Model):
-            raise TypeError(f"Inspector needs a keras.Model (or a path to a .keras file), got {type(model).__name__}")
+    def __init__(self, model, preprocess=None, cache_bytes=512 * 2**20, custom_objects=None):
+        model = resolve_model(model, custom_objects)
+        if preprocess is not None and not callable(preprocess):
+            raise InvalidInputError(f"preprocess must be a function that takes a batch of images, got {preprocess!r}")
         self.model = model
         self.preprocess = preprocess
         self.plan: GraphPlan = plan_for(model)
-        if len(self.plan.inputs) != 1:
-            raise NotSupportedError(
-                f"model {model.name!r} has {len(self.plan.inputs)} inputs; nbinterp supports "
-                "single-input models only (multi-input support is not implemented yet)"
-            )
-        model_input = self.plan.inputs[0]
-        self.input_shape = _shape_of(model_input)[1:]
-        self.input_dtype = np.dtype(keras.backend.standardize_dtype(model_input.dtype))
+        self.spec = model_spec(self.plan)
+        model_input = self.spec.single_input(f"the Inspector of {model.name!r}")
+        self.input_shape = model_input.shape
+        self.input_dtype = model_input.dtype
         self.cache = ByteBudgetCache(cache_bytes)
-        self._functions = {}
-        self._functions_lock = threading.Lock()
-        self.trace_count = 0
+        self.engines = engines_for(model)
         self._layers = None
+
+    @property
+    def trace_count(self) -> int:
+        """Traces of forward and kernel-response functions so far (package-wide, see
+        :mod:`nbinterp.core.compiled`): steady while new images and layers are served from
+        compiled functions and the cache."""
+        return compiled.trace_count("forward") + compiled.trace_count("response")
 
     # ------------------------------------------------------------------ layers
     @property
@@ -159,7 +167,7 @@ class Inspector:
         depth = entry.path.count("/")
         if isinstance(entry, Group):
             model = entry.model
-            shape = _shape_of(model.outputs[0]) if len(model.outputs) == 1 else ()
+            shape = static_shape(model.outputs[0]) if len(model.outputs) == 1 else ()
             return LayerInfo(
                 name=entry.path,
                 kind=type(model).__name__,
@@ -176,7 +184,7 @@ class Inspector:
         weights = getattr(op, "weights", []) if first_call else []
         trainable = getattr(op, "trainable_weights", []) if first_call else []
         if entry.node is not None and len(entry.node.outputs) >= 1:
-            shape = _shape_of(entry.node.outputs[0])
+            shape = static_shape(entry.node.outputs[0])
         else:
             try:
                 shape = tuple(op.output.shape)
@@ -233,40 +241,79 @@ class Inspector:
         return None if bias is None else np.array(keras.ops.convert_to_numpy(bias))
 
     # ------------------------------------------------------------------ compute
-    def _function(self, want):
-        fn = self._functions.get(want)
-        if fn is not None:
-            return fn
-        with self._functions_lock:
-            fn = self._functions.get(want)
-            if fn is None:
-                spec = tf.TensorSpec((None,) + self.input_shape, tf.as_dtype(self.input_dtype))
-                fn = tf.function(distinct(self._forward, list(want)), input_signature=[spec])
-                self._functions[want] = fn
-        return fn
-
-    def _forward(self, keys, x):
-        self.trace_count += 1
-        return self.plan.run([x], keys)
-
     def batch(self, images) -> np.ndarray:
         """``images`` as the validated, preprocessed float batch the model sees."""
         return as_batch(images, self.input_shape, self.input_dtype, self.preprocess)
 
-    def _cached(self, path, images, wanted):
-        """The first of ``wanted`` = [(what, graph key), ...] for ``images``, from the cache
-        or from one forward pass that computes (and caches) all of them."""
+    def _canonical(self, key):
+        """The key of the tensor behind ``key``, through the aliases nested models add."""
+        plan = self.plan
+        while True:
+            step = plan._producer.get(key)
+            if step is None or not step.alias:
+                return key
+            key = step.in_keys[0]
+
+    def _values(self, keys, images, extra=()):
+        """Numpy values of graph ``keys`` for ``images``: from the cache, the missing ones
+        from one compiled forward pass (which caches them all). ``extra`` keys join that
+        pass when it runs (and are not cached yet), for what is likely asked next."""
         raw = to_numpy(images)
         digest = _image_digest(raw)
-        hit = self.cache.get((wanted[0][0], path, digest))
-        if hit is not None:
-            return hit
-        values = self._function(tuple(key for _, key in wanted))(tf.convert_to_tensor(self.batch(raw)))
-        for (what, _), value in reversed(list(zip(wanted, values))):  # the first is used last: kept longest
-            value = np.asarray(value)
-            value.setflags(write=False)  # cached arrays are shared: keep them intact
-            self.cache.put((what, path, digest), value)
-        return value
+        keys = [self._canonical(k) for k in keys]
+        found = {k: self.cache.get((k, digest)) for k in dict.fromkeys(keys)}
+        missing = tuple(k for k, v in found.items() if v is None)
+        if missing:
+            more = (self._canonical(k) for k in extra)
+            missing += tuple(k for k in dict.fromkeys(more) if k not in found and (k, digest) not in self.cache)
+            values = self.engines.forward(missing)(tf.convert_to_tensor(self.batch(raw)))
+            for key, value in zip(missing, values):
+                value = np.asarray(value)
+                value.setflags(write=False)  # cached arrays are shared: keep them intact
+                self.cache.put((key, digest), value)
+                found[key] = value
+        return [found[k] for k in keys]
+
+    def warm_layers(self, images, layers=None) -> int:
+        """Compute the outputs of every layer (or of ``layers``) for ``images`` in one
+        compiled pass and keep them in the cache, so that a first look at any layer is a
+        cache read. Pre-activations of layers with a fused activation come in the same
+        pass. When the outputs would take more than half the cache budget they are
+        computed in smaller groups (in graph order), each within that share. Returns
+        the bytes now cached for these images."""
+        raw = to_numpy(images)
+        batch = self.batch(raw)
+        entries = [self.plan.resolve(name) for name in (layers if layers is not None else self.layer_names)]
+        keys, sizes = [], []
+        for entry in entries:
+            wanted = [entry.out_keys[0]] if len(entry.out_keys) == 1 else []
+            op = getattr(entry, "op", None)
+            if op is not None and has_activation_attribute(op):
+                wanted.append(GraphPlan.pre_activation_key(entry))
+            for key in wanted:
+                key = self._canonical(key)
+                if key in keys:
+                    continue
+                shape = entry_shape(self.plan, entry) or ()
+                keys.append(key)
+                sizes.append(len(batch) * 4 * math.prod(d if d is not None else _guessed_size(batch) for d in shape[1:]))
+        share = self.cache.max_bytes // 2
+        group, group_bytes, total = [], 0, 0
+        for key, size in zip(keys, sizes):
+            if group and group_bytes + size > share:
+                total += self._warm_group(group, raw)
+                group, group_bytes = [], 0
+            group.append(key)
+            group_bytes += size
+        if group:
+            total += self._warm_group(group, raw)
+        return total
+
+    def _warm_group(self, keys, raw):
+        return sum(v.nbytes for v in self._values(keys, raw))
+
+    def _output_key(self, entry):
+        return self.plan.output_key(entry.path)
 
     def activations(self, layer, images) -> np.ndarray:
         """Output of ``layer`` for ``images`` (one image or a batch): ``(N, *output_shape[1:])``.
@@ -274,31 +321,29 @@ class Inspector:
         For layers with a kernel the same forward pass also caches the layer's
         input, so a kernel response that follows costs only its convolution."""
         entry = self.plan.resolve(layer)
-        wanted = [("out", self.plan.output_key(entry.path))]
         op = getattr(entry, "op", None)
-        if op is not None and _kernel_variable(op) is not None and len(entry.in_keys) == 1:
-            wanted.append(("in", entry.in_keys[0]))
-        return self._cached(entry.path, images, wanted)
+        extra = entry.in_keys if op is not None and _kernel_variable(op) is not None and len(entry.in_keys) == 1 else ()
+        return self._values([self.plan.output_key(entry.path)], images, extra)[0]
 
     def pre_activations(self, layer, images) -> np.ndarray:
         """Output of ``layer`` before its activation function (e.g. before ReLU)."""
         entry, op = self._layer_object(layer)
         if activation_name(op) is None or not callable(getattr(op, "activation", None)):
             return self.activations(entry.path, images)
-        return self._cached(entry.path, images, [("pre", GraphPlan.pre_activation_key(entry))])
+        return self._values([GraphPlan.pre_activation_key(entry)], images)[0]
 
     def layer_input(self, layer, images) -> np.ndarray:
         """What ``layer`` receives as input for ``images``."""
         entry = self.plan.resolve(layer)
-        return self._cached(entry.path, images, [("in", self.plan.input_key(entry.path))])
+        return self._values([self.plan.input_key(entry.path)], images)[0]
 
     def predict(self, images) -> np.ndarray:
         """The model's output for ``images``."""
-        return self._cached("<output>", images, [("out", self.plan.output_keys[0])])
+        return self._values([self.plan.output_keys[0]], images)[0]
 
     def logits(self, images) -> np.ndarray:
         """The model's output before a final softmax/sigmoid (the output itself otherwise)."""
-        return self._cached("<output>", images, [("logits", self.plan.logit_key())])
+        return self._values([self.plan.logit_key()], images)[0]
 
     # ------------------------------------------------------------------ kernel responses
     def kernel_response(self, layer, kernel, image, input_channel=None) -> np.ndarray:
@@ -374,12 +419,9 @@ class Inspector:
         bias_var = getattr(op, "bias", None)
         kernel_size = tuple(int(d) for d in kernel_var.shape[:rank + 1])  # taps and input channels
         config = ("response", rank, depthwise, strides, dilation, padding, groups, kernel_size)
-        with self._functions_lock:
-            pair = self._functions.get(config)
-            if pair is None:
-                pair = _compile_response(self, rank, depthwise, strides, dilation, padding, groups, kernel_size)
-                self._functions[config] = pair
-        full_fn, one_fn = pair
+        full_fn, one_fn = compiled.function(
+            None, config, lambda: _compile_response(rank, depthwise, strides, dilation, padding, groups, kernel_size)
+        )
         kernel = tf.convert_to_tensor(kernel_var)
         bias = tf.convert_to_tensor(bias_var) if bias_var is not None else tf.zeros([kernel.shape[-1] * (kernel.shape[-2] if depthwise else 1)], kernel.dtype)
 
@@ -389,7 +431,7 @@ class Inspector:
         return fn
 
 
-def _compile_response(owner, rank, depthwise, strides, dilation, padding, groups, kernel_size):
+def _compile_response(rank, depthwise, strides, dilation, padding, groups, kernel_size):
     """The two compiled functions behind ``Inspector.kernel_response`` for one layer configuration."""
 
     def convolve(x_part, w):
@@ -418,13 +460,13 @@ def _compile_response(owner, rank, depthwise, strides, dilation, padding, groups
 
     def full(x, kernel, bias, k):
         """All input channels, plus the bias."""
-        owner.trace_count += 1
+        compiled.note_trace("response")
         w, x_part, _ = kernel_and_input(x, kernel, k)
         return convolve(x_part, w) + tf.gather(bias, k)
 
     def one_channel(x, kernel, k, c):
         """The contribution of input channel c alone (no bias)."""
-        owner.trace_count += 1
+        compiled.note_trace("response")
         w, x_part, first = kernel_and_input(x, kernel, k)
         if depthwise:
             return convolve(x_part, w)

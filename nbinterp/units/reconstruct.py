@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import InputShapeError, InvalidInputError, check_index
-from ..core.graph import _ACTIVATION_LAYERS
+from ..core.graph import ACTIVATION_LAYERS
 from ..core.inputs import to_numpy, as_batch
 from ._common import Target, cached_function, channel_unit, output_grid
 
@@ -66,7 +66,7 @@ _RULES = {"deconvnet": deconvnet_relu, "guided": guided_relu, "gradient": None}
 
 def _plain_relu(op):
     """False for ReLU layers with a cap, a slope or a threshold (ReLU6, leaky)."""
-    if isinstance(op, _ACTIVATION_LAYERS) and hasattr(op, "max_value"):
+    if isinstance(op, ACTIVATION_LAYERS) and hasattr(op, "max_value"):
         return (
             op.max_value is None
             and not float(getattr(op, "negative_slope", 0.0) or 0.0)

@@ -347,7 +347,7 @@ class Attribution:
         targets = np.array(targets, np.int32)
         base = np.empty(len(x), np.float32)
         for start, end in run.chunks(len(x), self.batch_size, share):
-            logits = self.engine.space_logits(x[start:end], self.engine.embed(x[start:end]))
+            logits = self.engine.logits(x[start:end], via_gradients=True)
             rows = targets[start:end]
             rows[:] = np.where(rows < 0, logits.argmax(axis=-1), rows)
             base[start:end] = logits[np.arange(end - start), rows]

@@ -9,13 +9,11 @@ and Grad-CAM++ share one feature-gradient engine per layer.
 
 from __future__ import annotations
 
-import math
-
 import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core.graph import entry_shape
+from ..core.graph import entry_shape, last_feature_map
 from ..errors import MethodNotApplicableError
 from .base import Attribution
 
@@ -43,10 +41,6 @@ def upsample(info, cam, x_shape):
 
 def _feature_rank(info):
     return 4 if info.kind == "image" else 3
-
-
-def _spatial_size(shape):
-    return math.prod(2 if d is None else int(d) for d in shape[1:-1])
 
 
 def _describe(step):
@@ -84,12 +78,9 @@ def cam_head(plan):
 def default_layer(plan, info):
     """The last layer whose output is a feature map with more than one position."""
     rank = _feature_rank(info)
-    for step in reversed(plan.steps):
-        if step.alias:
-            continue
-        shape = entry_shape(plan, step)
-        if shape is not None and len(shape) == rank and _spatial_size(shape) > 1:
-            return step
+    step = last_feature_map(plan, rank)
+    if step is not None:
+        return step
     raise MethodNotApplicableError(
         f"no layer of this model has a {rank}-D output with more than one position; "
         "Grad-CAM needs a convolutional feature map"
@@ -112,7 +103,7 @@ class CAM(Attribution):
 
     name = "cam"
     label = "CAM"
-    engines = ("forward",)
+    engines = ("feature_gradient",)
 
     def _setup(self):
         if self.info.kind == "vector":
@@ -122,11 +113,11 @@ class CAM(Attribution):
     def _explain(self, x, targets, options, run):
         info, engine = self.info, self.engine
         kernel = np.asarray(keras.ops.convert_to_numpy(self._dense.op.kernel), np.float32)  # (K, classes)
-        keys = (self._feature_key, info.logit_key)
 
         def explain(xc, tc):
-            features, logits = engine.run(keys, xc)
-            tc = np.where(tc < 0, logits.argmax(axis=-1), tc).astype(np.int32)
+            # the feature-gradient engine of this layer, shared with Grad-CAM there (the
+            # backward part from the logits down to the pooled features is one Dense layer)
+            features, _, _, tc = engine.feature_gradients(self._feature_key, xc, tc)
             weights = kernel.T[tc]  # (B, K)
             features = features.astype(np.float32, copy=False)
             weights = weights.reshape((len(tc),) + (1,) * (features.ndim - 2) + (-1,))

@@ -118,6 +118,52 @@ def rule_function(rule, step, name):
     raise ValueError(f"unknown backward rule {rule!r}; rules are {', '.join(RULES)}")
 
 
+def _switchable(forward, plain, rule):
+    """The activation with its backward pass chosen at run time by ``rule`` (an int32
+    tensor indexing :data:`RULES`), so one compiled function serves every rule."""
+
+    @tf.custom_gradient
+    def activation(x):
+        y = forward(x)
+
+        def local(dy):
+            if plain:
+                return dy * tf.cast(x > 0, dy.dtype)
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                again = forward(x)
+            return tape.gradient(again, x, output_gradients=dy)
+
+        def grad(dy):
+            return tf.switch_case(
+                rule,
+                [lambda: local(dy), lambda: local(tf.nn.relu(dy)), lambda: tf.nn.relu(dy), lambda: dy],
+            )
+
+        return y, grad
+
+    return activation
+
+
+def rule_index(rule) -> int:
+    """The position of ``rule`` in :data:`RULES` (the value a switchable override takes)."""
+    if rule not in RULES:
+        raise ValueError(f"unknown backward rule {rule!r}; rules are {', '.join(RULES)}")
+    return RULES.index(rule)
+
+
+def switchable_override(rule):
+    """An ``activation_override`` whose rule is the int32 tensor ``rule`` (see :func:`rule_index`):
+    every ReLU-family activation gets a backward pass that switches on it at run time."""
+
+    def replace(step, name):
+        if not is_relu_family(step, name):
+            return None
+        return _switchable(_forward_of(step), _is_plain_relu(step, name), rule)
+
+    return replace
+
+
 def override(rule, only_paths=None):
     """An ``activation_override`` for :meth:`GraphPlan.run` applying ``rule``.
 

@@ -10,10 +10,10 @@ the package does not compile one function per method: it compiles a few
   logits, top-class targets, occlusion and the perturbation methods.
 * :meth:`Engines.gradients` - the gradient of each row's target logit with
   respect to a batch of inputs (or, for token models, of embeddings), with
-  the logits; one engine per backward rule (:mod:`nbinterp.core.backward`):
-  plain gradients serve gradient, gradient x input, SmoothGrad, VarGrad,
-  SquareGrad, integrated and interior gradients; ``"guided"`` and
-  ``"deconvnet"`` serve their methods.
+  the logits. The backward rule through ReLU-family activations
+  (:mod:`nbinterp.core.backward`) is a run-time argument, so one engine
+  serves gradient, gradient x input, SmoothGrad, VarGrad, SquareGrad,
+  integrated and interior gradients, guided backprop and deconvnet.
 * :meth:`Engines.feature_gradients` - a feature map, the gradient of the
   target logit with respect to it, and the logits: Grad-CAM and Grad-CAM++
   of one layer share it.
@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import backward, compiled
-from .graph import plan_for
+from .graph import last_feature_map, plan_for
 from .model_spec import attach_mask, model_spec
 
 
@@ -124,9 +124,34 @@ class Engines:
         """numpy values of ``keys`` for the batch ``x``."""
         return [np.asarray(v) for v in self.forward(keys)(tf.convert_to_tensor(x))]
 
-    def logits(self, x) -> np.ndarray:
-        """float32 class logits (the output before a final softmax/sigmoid) for ``x``."""
-        (logits,) = self.run((self.plan.logit_key(),), x)
+    def head_keys(self) -> tuple:
+        """The keys of the forward engine behind predictions: the output and the logits."""
+        return tuple(dict.fromkeys((self.plan.output_keys[0], self.plan.logit_key())))
+
+    def feature_layer_key(self):
+        """The output key of the model's last feature map with more than one position
+        (Grad-CAM's and CAM's layer), or None for models without one."""
+        rank = {"image": 4, "sequence": 3, "tokens": 3}.get(self._input().kind)
+        step = last_feature_map(self.plan, rank) if rank is not None else None
+        return step.out_keys[0] if step is not None and len(step.out_keys) == 1 else None
+
+    def logits(self, x, via_gradients=False) -> np.ndarray:
+        """float32 class logits (the output before a final softmax/sigmoid) for ``x``.
+
+        Forward work runs on an engine that is already compiled when one can
+        serve it: the forward engine; else the feature-gradient engine of the
+        last feature map (its backward part is the classifier head only);
+        else, with ``via_gradients``, the gradient engine. Only when none is
+        compiled does the forward engine get traced. All give the same logits.
+        """
+        model, keys = self.model, self.head_keys()
+        if not compiled.contains(model, ("forward", keys)):
+            feature = self.feature_layer_key()
+            if feature is not None and compiled.contains(model, ("feature_gradient", feature)):
+                return self.feature_gradients(feature, x, np.full(len(x), -1, np.int32))[2]
+            if via_gradients and compiled.contains(model, ("gradient",)):
+                return self.gradients(self.embed(x), np.full(len(x), -1, np.int32), x=x)[1]
+        logits = self.run(keys, x)[-1]
         return logits.astype(np.float32, copy=False)
 
     def embed(self, x) -> np.ndarray:
@@ -166,14 +191,14 @@ class Engines:
         the token ids behind ``z`` (token models only). ``rule``: the
         backward rule through ReLU-family activations.
         """
-        override = backward.override(rule)
         tokens = self.tokens
 
         def body(*args):
             if tokens:
-                xs, zs, ts = args
+                xs, zs, ts, rs = args
             else:
-                (zs, ts), xs = args, None
+                (zs, ts, rs), xs = args, None
+            override = backward.switchable_override(rs)
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(zs)
                 logits = self._space_logits(xs, zs, override)
@@ -185,10 +210,12 @@ class Engines:
             return _Body("gradient", body)
 
         t_spec = tf.TensorSpec([None], tf.int32, name="targets")
-        signature = ([self._x_spec()] if tokens else []) + [self._z_spec(), t_spec]
-        fn = _concrete(self.model, ("gradient", rule), make, signature)
+        r_spec = tf.TensorSpec([], tf.int32, name="rule")
+        signature = ([self._x_spec()] if tokens else []) + [self._z_spec(), t_spec, r_spec]
+        fn = _concrete(self.model, ("gradient",), make, signature)
         args = ([tf.convert_to_tensor(x)] if tokens else []) + [
-            tf.convert_to_tensor(z), tf.convert_to_tensor(np.asarray(targets, np.int32))
+            tf.convert_to_tensor(z), tf.convert_to_tensor(np.asarray(targets, np.int32)),
+            tf.constant(backward.rule_index(rule), tf.int32),
         ]
         grads, logits, used = fn(*args)
         return grads.numpy(), logits.numpy(), used.numpy()

@@ -21,6 +21,7 @@ returns, so the user's model is never visibly modified.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import threading
 import weakref
@@ -184,6 +185,18 @@ def entry_shape(plan, entry):
         outputs = entry.model.outputs
         return static_shape(outputs[0]) if len(outputs) == 1 else None
     return shape_of_key(plan, entry.out_keys[0])
+
+
+def last_feature_map(plan, rank):
+    """The last step whose output has ``rank`` axes (batch included) and more than one
+    position, or None: the feature map Grad-CAM explains by default."""
+    for step in reversed(plan.steps):
+        if step.alias:
+            continue
+        shape = entry_shape(plan, step)
+        if shape is not None and len(shape) == rank and math.prod(2 if d is None else int(d) for d in shape[1:-1]) > 1:
+            return step
+    return None
 
 
 def _is_model(op):

@@ -339,11 +339,11 @@ class Inspector:
 
     def predict(self, images) -> np.ndarray:
         """The model's output for ``images``."""
-        return self._values([self.plan.output_keys[0]], images)[0]
+        return self._values(self.engines.head_keys(), images)[0]
 
     def logits(self, images) -> np.ndarray:
         """The model's output before a final softmax/sigmoid (the output itself otherwise)."""
-        return self._values([self.plan.logit_key()], images)[0]
+        return self._values(self.engines.head_keys(), images)[-1]
 
     # ------------------------------------------------------------------ kernel responses
     def kernel_response(self, layer, kernel, image, input_channel=None) -> np.ndarray:

@@ -253,3 +253,65 @@ def test_engines_run_inside_tf_functions_without_a_model_reference():
     grads, logits, used = engines.gradients(images(2), np.array([1, -1], np.int32))
     assert grads.shape == (2, 12, 12, 3) and used[0] == 1 and used[1] == logits[1].argmax()
     tf.debugging.assert_all_finite(grads, "gradients")
+
+
+# --------------------------------------------------------------------------- data formats and CAM heads
+def _pair_of_formats(seed=13):
+    """The same network in channels_last and channels_first layouts, with the same weights."""
+    keras.utils.set_random_seed(seed)
+    models = []
+    for fmt, shape in (("channels_last", (12, 12, 3)), ("channels_first", (3, 12, 12))):
+        inp = keras.Input(shape)
+        x = keras.layers.Conv2D(5, 3, padding="same", activation="relu", data_format=fmt, name="c1")(inp)
+        x = keras.layers.MaxPooling2D(data_format=fmt, name="pool")(x)
+        x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", data_format=fmt, name="c2")(x)
+        x = keras.layers.GlobalAveragePooling2D(data_format=fmt, name="gap")(x)
+        models.append(keras.Model(inp, keras.layers.Dense(4, activation="softmax", name="out")(x)))
+    models[1].set_weights(models[0].get_weights())  # conv kernels are (kh, kw, in, out) in both
+    return models
+
+
+def test_channels_first_models_get_the_maps_of_the_channels_last_model():
+    last, first = _pair_of_formats()
+    x = images(3)
+    x_first = np.ascontiguousarray(np.transpose(x, (0, 3, 1, 2)))
+    for name in METHODS:
+        if name == "interior_gradients" or name.startswith("lrp") or name in ("kernel_shap", "lime", "rise"):
+            continue
+        options = dict(SMALL.get(name, {}))
+        if "samples" in options:  # noise is drawn in the input's own layout: compare without it
+            options["noise"] = 0.0
+        expected = attribute(last, x, target=1, method=name, **options)
+        got = attribute(first, x_first, target=1, method=name, **options)
+        assert got.shape == (3, 12, 12), name
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_mixed_data_formats_are_refused_clearly():
+    inp = keras.Input((3, 12, 12))
+    x = keras.layers.Conv2D(4, 3, data_format="channels_first")(inp)
+    x = keras.layers.GlobalAveragePooling2D(data_format="channels_last")(x)
+    model = keras.Model(inp, keras.layers.Dense(2)(x))
+    with pytest.raises(Exception, match="mixes channels_first and channels_last"):
+        attribute(model, np.zeros((1, 3, 12, 12), "float32"))
+
+
+def test_cam_on_an_all_convolutional_class_map_head_is_the_class_channel():
+    keras.utils.set_random_seed(14)
+    inp = keras.Input((12, 12, 1))
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu")(inp)
+    x = keras.layers.MaxPooling2D()(x)
+    maps = keras.layers.Conv2D(4, 3, padding="same", name="class_maps")(x)
+    out = keras.layers.Activation("softmax")(keras.layers.GlobalAveragePooling2D()(maps))
+    model = keras.Model(inp, out)
+    x = np.random.default_rng(1).uniform(size=(2, 12, 12, 1)).astype("float32")
+    channel = keras.Model(inp, maps)(x).numpy()[..., 2]
+    expected = tf.image.resize(channel[..., None], (12, 12), method="bilinear").numpy()[..., 0]
+    np.testing.assert_allclose(attribute(model, x, target=2, method="cam"), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_spatial_outputs_are_refused_with_the_fix():
+    inp = keras.Input((8, 8, 3))
+    out = keras.layers.Conv2D(3, 8)(inp)  # (None, 1, 1, 3)
+    with pytest.raises(Exception, match="Flatten"):
+        attribute(keras.Model(inp, out), np.zeros((1, 8, 8, 3), "float32"))

@@ -359,3 +359,43 @@ def test_kernel_shape_matches_kernels(cnn):
         assert ins.kernel_shape(name) == ins.kernels(name).shape
     with pytest.raises(NoKernelError):
         ins.kernel_shape("pool")
+
+
+# --------------------------------------------------------------------------- more convolution kinds
+def _conv_kinds_model(fmt="channels_last"):
+    keras.utils.set_random_seed(3)
+    shape = (10, 10, 3) if fmt == "channels_last" else (3, 10, 10)
+    inp = keras.Input(shape)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", data_format=fmt, name="conv")(inp)
+    x = keras.layers.SeparableConv2D(5, 3, depth_multiplier=2, padding="same", activation="relu",
+                                     bias_initializer="random_normal", data_format=fmt, name="sep")(x)
+    x = keras.layers.Conv2DTranspose(3, 3, strides=2, padding="same", activation="relu",
+                                     bias_initializer="random_normal", data_format=fmt, name="up")(x)
+    return keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D(data_format=fmt)(x)))
+
+
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+def test_kernel_responses_of_separable_and_transposed_convolutions_equal_the_pre_activation(fmt):
+    model = _conv_kinds_model(fmt)
+    ins = Inspector(model)
+    image = np.random.default_rng(0).uniform(size=model.input_shape[1:]).astype("float32")
+    channel_axis = -1 if fmt == "channels_last" else 1
+    for name, outputs, inputs in (("sep", 5, 4), ("up", 3, 5)):
+        pre = np.moveaxis(ins.pre_activations(name, image), channel_axis, -1)[0]
+        for k in range(outputs):
+            response = ins.kernel_response(name, k, image)
+            np.testing.assert_allclose(response, pre[..., k], rtol=1e-4, atol=1e-5, err_msg=f"{name} {k}")
+            parts = sum(ins.kernel_response(name, k, image, input_channel=c) for c in range(inputs))
+            bias = ins.bias(name)[k]
+            np.testing.assert_allclose(parts + bias, pre[..., k], rtol=1e-4, atol=1e-5)
+
+
+def test_separable_depthwise_stage_equals_tf_depthwise_conv():
+    model = _conv_kinds_model()
+    ins = Inspector(model)
+    image = np.random.default_rng(1).uniform(size=(10, 10, 3)).astype("float32")
+    layer_in = ins.layer_input("sep", image)
+    expected = tf.nn.depthwise_conv2d(layer_in, model.get_layer("sep").depthwise_kernel, (1, 1, 1, 1), "SAME")[0]
+    np.testing.assert_allclose(ins.depthwise_stage("sep", image), expected.numpy(), rtol=1e-5, atol=1e-6)
+    mixed = ins.depthwise_stage("sep", image) @ ins.pointwise_kernels("sep") + ins.bias("sep")
+    np.testing.assert_allclose(mixed, ins.pre_activations("sep", image)[0], rtol=1e-4, atol=1e-5)

@@ -89,9 +89,17 @@ class ModelInfo:
         self.logit_key = plan.logit_key()
         out_shape = spec.outputs[0].shape
         if out_shape is None or len(out_shape) != 2 or out_shape[-1] is None:
+            hint = ""
+            if out_shape is not None and len(out_shape) > 2:
+                hint = (
+                    ". For a spatial output, explain one position or the sum over positions: wrap the "
+                    "model as keras.Model(model.input, keras.layers.Flatten()(model.output)) for "
+                    "(1, 1, classes) outputs, or keras.layers.GlobalAveragePooling2D()(model.output) "
+                    "to explain a class channel summed over positions"
+                )
             raise NotSupportedError(
                 "attribution needs a classifier output of shape (batch, classes); "
-                f"this model's output has shape {out_shape}"
+                f"this model's output has shape {out_shape}{hint}"
             )
         self.num_classes = int(out_shape[-1])
         kind = self.spec.kind
@@ -115,6 +123,14 @@ class ModelInfo:
                 "images (H, W, C), sequences (T, C), vectors (D,) and token ids (T,)"
             )
         self.kind = kind
+        if self.spec.data_format == "mixed":
+            raise NotSupportedError(
+                "this model mixes channels_first and channels_last layers; attribution needs one data "
+                "format (the convolutions' and poolings' data_format) to know which axis holds the channels"
+            )
+        self.channels_first = self.spec.data_format == "channels_first" and kind in ("image", "sequence")
+        #: the channel axis of a batch in attribution space
+        self.channel_axis = 1 if self.channels_first else -1
         self.default_batch_size = self._default_batch_size()
 
     @property
@@ -136,6 +152,8 @@ class ModelInfo:
     def map_shape(self, x_shape):
         """Expected shape of the maps for a batch of shape ``x_shape``."""
         if self.kind in ("image", "sequence"):
+            if self.channels_first:
+                return (x_shape[0],) + tuple(x_shape[2:])
             return tuple(x_shape[:-1])
         return tuple(x_shape)
 
@@ -163,15 +181,16 @@ class ModelInfo:
         values = np.asarray(values, np.float32)
         if not self.has_channels:
             return np.abs(values) if how == "magnitude" else values
+        axis = self.channel_axis
         if how == "sum":
-            return values.sum(axis=-1)
+            return values.sum(axis=axis)
         if self.kind == "tokens":
             if how == "magnitude":
                 return np.sqrt(np.square(values).sum(axis=-1))
             return values.sum(axis=-1)
         if how == "magnitude":
-            return np.abs(values).max(axis=-1)
-        return values.max(axis=-1)
+            return np.abs(values).max(axis=axis)
+        return values.max(axis=axis)
 
 
 def model_info(plan) -> ModelInfo:

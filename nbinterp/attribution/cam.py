@@ -33,9 +33,13 @@ _GAP = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalAveragePooling1D
 
 def upsample(info, cam, x_shape):
     """Feature-resolution maps (B, h, w) or (B, t) -> input resolution, (bi)linear (numpy)."""
+    if info.kind == "tokens":
+        size = tuple(x_shape[1:2])
+    else:
+        size = tuple(x_shape[2:]) if info.channels_first else tuple(x_shape[1:-1])
     if info.kind == "image":
-        return tf.image.resize(cam[..., None], x_shape[1:3], method="bilinear").numpy()[..., 0]
-    resized = tf.image.resize(cam[:, :, None, None], (x_shape[1], 1), method="bilinear").numpy()
+        return tf.image.resize(cam[..., None], size, method="bilinear").numpy()[..., 0]
+    resized = tf.image.resize(cam[:, :, None, None], (size[0], 1), method="bilinear").numpy()
     return resized[:, :, 0, 0]
 
 
@@ -47,32 +51,45 @@ def _describe(step):
     return f"{step.path!r} ({type(step.op).__name__})" if step is not None else "the model input"
 
 
-def cam_head(plan):
-    """(feature key, Dense step) of a conv -> global average pooling -> Dense head.
+def cam_head(plan, num_classes):
+    """``(feature key, Dense step)`` of a CAM head; the Dense step is None when the
+    features are the class maps themselves.
 
-    Dropout, noise, Activation, Identity and Flatten layers may sit between
-    the pooling and the Dense layer; a separate softmax may follow it.
+    Two heads qualify: conv -> global average pooling -> Dense (Dropout, noise,
+    Activation, Identity and Flatten layers may sit between the pooling and
+    the Dense layer), and the all-convolutional head conv (one channel per
+    class) -> global average pooling, where the class activation map of
+    class ``c`` is channel ``c`` itself. A separate softmax may follow either.
     """
     step = plan.producer(plan.output_keys[0])
     if step is not None and isinstance(step.op, _FINAL_ACTIVATIONS):
         step = plan.producer(step.in_keys[0])
+    if step is not None and isinstance(step.op, _GAP):
+        shape = entry_shape(plan, step)
+        if shape is not None and shape[-1] == num_classes:
+            return step.in_keys[0], None
     if step is None or not isinstance(step.op, keras.layers.Dense):
         raise MethodNotApplicableError(
-            "CAM needs global average pooling before the output layer, and a Dense output layer; "
+            "CAM needs global average pooling before the output: conv -> GlobalAveragePooling -> Dense, "
+            "or a last convolution with one channel per class -> GlobalAveragePooling; "
             f"this model's output comes from {_describe(step)}. Grad-CAM works on any convolutional model."
         )
     dense = step
     current = plan.producer(dense.in_keys[0])
     while current is not None and isinstance(current.op, _PASS_THROUGH) and len(current.in_keys) == 1:
         current = plan.producer(current.in_keys[0])
-    channels_last = getattr(getattr(current, "op", None), "data_format", "channels_last") == "channels_last"
-    if current is None or not isinstance(current.op, _GAP) or not channels_last:
+    if current is None or not isinstance(current.op, _GAP):
         raise MethodNotApplicableError(
             "CAM needs global average pooling before the output layer "
             f"(conv -> GlobalAveragePooling -> Dense); the output layer {dense.path!r} is fed by "
             f"{_describe(current)}. Grad-CAM works on any convolutional model."
         )
     return current.in_keys[0], dense
+
+
+def channels_last(info, values):
+    """A feature map batch with its channel axis last (channels_first models keep it at 1)."""
+    return np.moveaxis(values, 1, -1) if info.channels_first else values
 
 
 def default_layer(plan, info):
@@ -93,12 +110,15 @@ class CAM(Attribution):
     Zhou, Khosla, Lapedriza, Oliva & Torralba, "Learning Deep Features for
     Discriminative Localization", CVPR 2016.
 
-    Only for models whose head is conv -> GlobalAveragePooling -> Dense
+    For models whose head is conv -> GlobalAveragePooling -> Dense
     (Dropout/Activation may sit in between). Map:
     ``sum_k w[k, c] * A_k`` at the feature map ``A`` entering the pooling,
     with ``w`` the Dense kernel and ``c`` the target class, upsampled
     bilinearly to the input size. Not rectified: negative evidence stays
     negative. Its spatial mean plus the Dense bias is the target logit.
+    For all-convolutional classifiers whose last convolution has one channel
+    per class followed by global average pooling (the mini-Xception design),
+    the map of class ``c`` is channel ``c`` of that convolution, upsampled.
     """
 
     name = "cam"
@@ -108,20 +128,24 @@ class CAM(Attribution):
     def _setup(self):
         if self.info.kind == "vector":
             raise MethodNotApplicableError("CAM needs a model with spatial or sequence inputs")
-        self._feature_key, self._dense = cam_head(self.plan)
+        self._feature_key, self._dense = cam_head(self.plan, self.info.num_classes)
 
     def _explain(self, x, targets, options, run):
         info, engine = self.info, self.engine
-        kernel = np.asarray(keras.ops.convert_to_numpy(self._dense.op.kernel), np.float32)  # (K, classes)
+        class_weights = None
+        if self._dense is not None:  # (classes, K), read now: maps follow weight updates
+            class_weights = np.asarray(keras.ops.convert_to_numpy(self._dense.op.kernel), np.float32).T
 
         def explain(xc, tc):
             # the feature-gradient engine of this layer, shared with Grad-CAM there (the
-            # backward part from the logits down to the pooled features is one Dense layer)
+            # backward part from the logits down to the pooled features is the head only)
             features, _, _, tc = engine.feature_gradients(self._feature_key, xc, tc)
-            weights = kernel.T[tc]  # (B, K)
-            features = features.astype(np.float32, copy=False)
-            weights = weights.reshape((len(tc),) + (1,) * (features.ndim - 2) + (-1,))
-            cam = (features * weights).sum(axis=-1)
+            features = channels_last(info, features)
+            if class_weights is None:  # one channel per class: the map is that channel
+                cam = np.take_along_axis(features, tc.reshape((-1,) + (1,) * (features.ndim - 1)), -1)[..., 0]
+            else:
+                weights = class_weights[tc].reshape((len(tc),) + (1,) * (features.ndim - 2) + (-1,))
+                cam = (features * weights).sum(axis=-1)
             return upsample(info, cam, xc.shape), tc
 
         return self.single_pass(x, targets, run, explain)
@@ -176,6 +200,7 @@ class GradCAM(Attribution):
 
         def explain(xc, tc):
             features, grads, _, tc = engine.feature_gradients(self._feature_key, xc, tc)
+            features, grads = channels_last(info, features), channels_last(info, grads)
             spatial = tuple(range(1, features.ndim - 1))
             weights = weigh(features, grads, spatial)  # (B, K)
             weights = weights.reshape((len(tc),) + (1,) * len(spatial) + (-1,))

@@ -78,7 +78,8 @@ class Occlusion(Attribution):
     def _explain(self, x, targets, options, run):
         info, engine = self.info, self.engine
         image = info.kind == "image"
-        sizes = x.shape[1:3] if image else x.shape[1:2]
+        first = info.channels_first
+        sizes = (x.shape[2:4] if first else x.shape[1:3]) if image else (x.shape[2:3] if first else x.shape[1:2])
         patch, starts = patch_grid(sizes, options["patch"], options["stride"])
         if not image:  # sequences: a single "column" of width 1
             starts.append(np.zeros(1, np.int32))
@@ -104,7 +105,7 @@ class Occlusion(Attribution):
             masks = row_cover[k // len(cols)][:, :, None] & col_cover[k % len(cols)][:, None, :]  # (B, H, W)
             zmask = masks if image else masks[:, :, 0]
             if info.has_channels:
-                zmask = zmask[..., None]
+                zmask = zmask[:, None] if first else zmask[..., None]
             rows_z = np.where(zmask, fill, z[index])
             logits = engine.space_logits(x[index], rows_z)
             drops = base[index] - logits[np.arange(len(index)), targets[index]]

@@ -246,8 +246,11 @@ class GraphPlan:
         functional = _functional_of(model)
         if functional is None:
             raise NotSupportedError(
-                f"model {model.name!r} is a subclassed model; nbinterp needs a Sequential "
-                "or Functional model to address its layers"
+                f"model {model.name!r} is a subclassed model (its own call()); nbinterp needs a Sequential "
+                "or Functional model to address its layers. Rebuild it as a Functional model by calling "
+                "its layers on a keras.Input, e.g. inp = keras.Input(shape); x = inp; for layer in "
+                "[model.conv1, model.pool, model.dense]: x = layer(x); functional = keras.Model(inp, x) "
+                "(the layers keep their trained weights)"
             )
         self.input_keys = tuple(id(t) for t in functional.inputs)
         self.inputs = list(functional.inputs)

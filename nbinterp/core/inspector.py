@@ -35,6 +35,7 @@ from .model_spec import model_spec
 from .models import resolve_model
 
 _CONV_TYPES = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+_SEPARABLE = tuple(t for t in (getattr(keras.layers, n, None) for n in ("SeparableConv1D", "SeparableConv2D")) if t)
 _TRANSPOSED = tuple(
     t for t in (getattr(keras.layers, n, None) for n in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")) if t
 )
@@ -357,23 +358,29 @@ class Inspector:
         for any conv layer.
         """
         entry, op = self._layer_object(layer)
-        if isinstance(op, _TRANSPOSED) or not (
-            isinstance(op, _CONV_TYPES) or isinstance(op, keras.layers.DepthwiseConv2D)
-        ):
+        separable = isinstance(op, _SEPARABLE)
+        transposed = isinstance(op, _TRANSPOSED)
+        if not (separable or transposed or isinstance(op, _CONV_TYPES) or isinstance(op, keras.layers.DepthwiseConv2D)):
             if _kernel_variable(op) is None:
                 raise NoKernelError(f"layer {entry.path!r} ({type(op).__name__}) has no kernel")
             raise NotSupportedError(
-                f"kernel responses are defined for Conv1D/Conv2D/DepthwiseConv2D layers; {entry.path!r} is {type(op).__name__}"
+                f"kernel responses are defined for convolution layers (Conv, DepthwiseConv, SeparableConv, "
+                f"ConvTranspose); {entry.path!r} is {type(op).__name__}"
             )
-        if getattr(op, "data_format", "channels_last") != "channels_last":
-            raise NotSupportedError("kernel responses support channels_last layers only")
-        if isinstance(op, keras.layers.Conv3D):
-            raise NotSupportedError("kernel responses for Conv3D are not supported yet")
+        if isinstance(op, keras.layers.Conv3D) or isinstance(op, getattr(keras.layers, "Conv3DTranspose", ())):
+            raise NotSupportedError(
+                f"kernel responses are 1-D or 2-D maps; {entry.path!r} is a 3-D convolution: "
+                "look at its activations instead"
+            )
         raw = to_numpy(image)
         ndim = len(self.input_shape)
         if raw.ndim == ndim + 1 and raw.shape[0] != 1:
             raise InputShapeError(f"kernel_response takes one image, got a batch of {raw.shape[0]}")
         layer_in = self.layer_input(entry.path, raw)
+        if getattr(op, "data_format", "channels_last") == "channels_first":
+            layer_in = np.ascontiguousarray(np.moveaxis(layer_in, 1, -1))  # weights are channels_last anyway
+        if separable or transposed:
+            return self._eager_response(entry, op, layer_in, kernel, input_channel, separable)
         kernel_shape = tuple(int(d) for d in _kernel_variable(op).shape)
         depthwise = isinstance(op, keras.layers.DepthwiseConv2D)
         n_out = kernel_shape[-2] * kernel_shape[-1] if depthwise else kernel_shape[-1]
@@ -401,6 +408,78 @@ class Inspector:
         fn = self._response_function(entry)
         out = fn(tf.convert_to_tensor(layer_in), tf.constant(k, tf.int32), tf.constant(c, tf.int32))
         return np.asarray(out)[0]
+
+    def _eager_response(self, entry, op, layer_in, kernel, input_channel, separable):
+        """Kernel responses of separable and transposed convolutions (one convolution each,
+        run eagerly: nothing to trace on first touch)."""
+        rank = len(op.kernel_size)
+        x = tf.convert_to_tensor(layer_in, tf.float32)
+        n_in = int(layer_in.shape[-1])
+        bias = getattr(op, "bias", None)
+        if separable:
+            depthwise = tf.convert_to_tensor(op.depthwise_kernel)  # (kh, kw, in, mult)
+            pointwise = np.asarray(keras.ops.convert_to_numpy(op.pointwise_kernel))  # (1, 1, in*mult, out)
+            k = check_index(kernel, pointwise.shape[-1], "kernel")
+            mult = int(depthwise.shape[-1])
+            stage = self._depthwise_stage(op, x, depthwise, rank)  # (1, ..., in * mult)
+            weights = pointwise.reshape(-1, pointwise.shape[-1])[:, k]
+            if input_channel is not None:
+                c = check_index(input_channel, n_in, "input channel")
+                part = stage[..., c * mult:(c + 1) * mult]
+                return np.asarray(tf.tensordot(part, weights[c * mult:(c + 1) * mult], 1))[0]
+            out = tf.tensordot(stage, weights, 1)
+            if bias is not None:
+                out = out + float(np.asarray(keras.ops.convert_to_numpy(bias))[k])
+            return np.asarray(out)[0]
+        weights = tf.convert_to_tensor(op.kernel)  # (k..., out, in)
+        k = check_index(kernel, int(weights.shape[-2]), "kernel")
+        one = weights[..., k:k + 1, :]
+        if input_channel is not None:
+            c = check_index(input_channel, n_in, "input channel")
+            x, one = x[..., c:c + 1], one[..., c:c + 1]
+        out = keras.ops.conv_transpose(
+            x, one, strides=op.strides, padding=op.padding, output_padding=getattr(op, "output_padding", None),
+            data_format="channels_last", dilation_rate=op.dilation_rate,
+        )[..., 0]
+        if bias is not None and input_channel is None:
+            out = out + float(np.asarray(keras.ops.convert_to_numpy(bias))[k])
+        return np.asarray(out)[0]
+
+    @staticmethod
+    def _depthwise_stage(op, x, depthwise, rank):
+        """The depthwise stage of a separable convolution: one map per (input channel, multiplier)."""
+        if rank == 1:
+            out = tf.nn.depthwise_conv2d(
+                x[:, None], depthwise[None], strides=(1, 1) + tuple(op.strides) + (1,),
+                padding=op.padding.upper(), dilations=(1,) + tuple(op.dilation_rate),
+            )
+            return out[:, 0]
+        return tf.nn.depthwise_conv2d(
+            x, depthwise, strides=(1,) + tuple(op.strides) + (1,), padding=op.padding.upper(),
+            dilations=tuple(op.dilation_rate),
+        )
+
+    def depthwise_stage(self, layer, image) -> np.ndarray:
+        """The depthwise stage of a SeparableConv layer for one image: ``(..., in * multiplier)``
+        maps, map ``c * multiplier + m`` being input channel ``c`` convolved with its filter
+        ``m``. The layer's output is these maps mixed by :meth:`pointwise_kernels`, plus the bias."""
+        entry, op = self._layer_object(layer)
+        if not isinstance(op, _SEPARABLE):
+            raise NotSupportedError(f"{entry.path!r} ({type(op).__name__}) is not a separable convolution")
+        layer_in = self.layer_input(entry.path, to_numpy(image))
+        if getattr(op, "data_format", "channels_last") == "channels_first":
+            layer_in = np.moveaxis(layer_in, 1, -1)
+        stage = self._depthwise_stage(op, tf.convert_to_tensor(layer_in, tf.float32),
+                                      tf.convert_to_tensor(op.depthwise_kernel), len(op.kernel_size))
+        return np.asarray(stage)[0]
+
+    def pointwise_kernels(self, layer) -> np.ndarray:
+        """The pointwise (1x1) weights of a SeparableConv layer: ``(in * multiplier, out)``."""
+        entry, op = self._layer_object(layer)
+        if not isinstance(op, _SEPARABLE):
+            raise NotSupportedError(f"{entry.path!r} ({type(op).__name__}) is not a separable convolution")
+        weights = np.asarray(keras.ops.convert_to_numpy(op.pointwise_kernel))
+        return weights.reshape(-1, weights.shape[-1])
 
     def _response_function(self, entry):
         """Compiled single-kernel convolution for ``entry``'s layer configuration.

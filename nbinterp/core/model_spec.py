@@ -35,6 +35,21 @@ class InputSpec:
     kind: str
     key: object
     embedding: object = None  # the Embedding step reading token ids, for "tokens"
+    #: where the channels are: "channels_last", "channels_first", or "mixed" when the
+    #: model's convolutions and poolings disagree
+    data_format: str = "channels_last"
+
+    @property
+    def channel_axis(self) -> int:
+        """The channel axis of a batch of this input (1 for channels_first, else -1)."""
+        return 1 if self.data_format == "channels_first" else -1
+
+    @property
+    def spatial_shape(self) -> tuple:
+        """The per-example shape without the channel axis."""
+        if self.kind not in ("image", "sequence", "volume"):
+            return self.shape
+        return self.shape[1:] if self.data_format == "channels_first" else self.shape[:-1]
 
     @property
     def batch_shape(self) -> tuple:
@@ -98,6 +113,19 @@ def attach_mask(step, tokens, embedded):
     return embedded
 
 
+def data_format_of(plan) -> str:
+    """The data format the model's convolutions and poolings use (see InputSpec.data_format)."""
+    formats = {
+        getattr(step.op, "data_format", None)
+        for step in plan.steps
+        if not step.alias and isinstance(getattr(step.op, "data_format", None), str)
+    }
+    formats.discard(None)
+    if len(formats) > 1:
+        return "mixed"
+    return formats.pop() if formats else "channels_last"
+
+
 def _input_kind(shape, dtype):
     if dtype.kind in "iu":
         return "tokens" if len(shape) == 1 else "integer"
@@ -108,6 +136,7 @@ def _input_kind(shape, dtype):
 
 def _describe(plan) -> ModelSpec:
     inputs = []
+    data_format = data_format_of(plan)
     for tensor, key in zip(plan.inputs, plan.input_keys):
         shape = static_shape(tensor)[1:]
         dtype = np.dtype(keras.backend.standardize_dtype(tensor.dtype))
@@ -119,7 +148,8 @@ def _describe(plan) -> ModelSpec:
             except NotSupportedError:
                 embedding = None
         name = getattr(tensor, "name", None) or f"input_{len(inputs)}"
-        inputs.append(InputSpec(str(name), shape, dtype, kind, key, embedding))
+        fmt = data_format if kind in ("image", "sequence", "volume") else "channels_last"
+        inputs.append(InputSpec(str(name), shape, dtype, kind, key, embedding, fmt))
     outputs = []
     for i, key in enumerate(plan.output_keys):
         step = plan.producer(key)

@@ -80,11 +80,15 @@ def _close_matches(name, known):
 
 def check_index(value, size, what):
     """Return ``value`` as an int in ``range(size)`` or raise IndexOutOfRangeError."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise IndexOutOfRangeError(f"{what} must be an integer, got {value!r}")
     try:
         index = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise IndexOutOfRangeError(f"{what} must be an integer, got {value!r}") from None
-    if index != value and not isinstance(value, (int,)) and float(value) != index:
+    if float(value) != index:
         raise IndexOutOfRangeError(f"{what} must be an integer, got {value!r}")
     if not 0 <= index < size:
         raise IndexOutOfRangeError(f"{what} {index} is out of range: valid values are 0 to {size - 1}")

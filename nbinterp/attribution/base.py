@@ -344,7 +344,7 @@ class Attribution:
         """Attribution maps for ``images``; see the class docstring."""
         run = Run(self.label or self.name, progress, cancel)
         opts = resolve(self.option_table, options, self.name)
-        x = as_batch(images, self.info.input_shape, self.info.input_dtype, self.preprocess)
+        x = as_batch(images, self.info.input_shape, self.info.input_dtype, self.preprocess, self.info.spec.vocabulary)
         opts = self._check(opts, x)
         targets = self._resolve_targets(target, len(x))
         maps, used = self._explain(x, targets, opts, run)

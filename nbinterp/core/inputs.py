@@ -8,12 +8,20 @@ from ..errors import InputShapeError, InvalidInputError
 
 
 def to_numpy(images):
+    """A numpy array from a numpy array, a tensor, a PIL image or a list of them (stacked)."""
     if hasattr(images, "numpy") and callable(images.numpy):  # tf.Tensor / keras tensor
         return np.asarray(images.numpy())
     if isinstance(images, (list, tuple)):
         if len(images) == 0:
             raise InvalidInputError("the batch of images is empty")
-        return np.stack([to_numpy(im) for im in images])
+        parts = [to_numpy(im) for im in images]
+        shapes = sorted({p.shape for p in parts})
+        if len(shapes) > 1:
+            raise InputShapeError(
+                f"the images have different shapes ({', '.join(map(str, shapes[:4]))}"
+                f"{', ...' if len(shapes) > 4 else ''}); resize them to one size first"
+            )
+        return np.stack(parts)
     if hasattr(images, "mode") and hasattr(images, "size") and hasattr(images, "getdata"):  # PIL image
         return np.asarray(images)
     return np.asarray(images)
@@ -27,14 +35,15 @@ def fits_shape(shape, expected):
     return len(shape) == len(expected) and all(e is None or e == s for s, e in zip(shape, expected))
 
 
-def as_batch(images, expected, dtype="float32", preprocess=None):
+def as_batch(images, expected, dtype="float32", preprocess=None, vocabulary=None):
     """Return ``images`` as a numpy batch ``(N, *expected)`` of ``dtype``.
 
     ``expected`` is the per-example input shape of the model (may contain
     None). One example or a batch are both accepted; a grayscale image
     without its channel axis is accepted for single-channel models. Float
     inputs are checked for NaN/Inf; integer models (token ids) need integer
-    inputs. ``preprocess`` is applied once, after the dtype conversion.
+    inputs, in ``[0, vocabulary)`` when the vocabulary size is given.
+    ``preprocess`` is applied once, after the dtype conversion.
     """
     expected = tuple(expected)
     array = to_numpy(images)
@@ -57,19 +66,37 @@ def as_batch(images, expected, dtype="float32", preprocess=None):
         )
     if array.shape[0] == 0:
         raise InvalidInputError("the batch of images is empty")
+    n_in = array.shape[0]
 
     dtype = np.dtype(dtype)
     if dtype.kind in "iu":
         if array.dtype.kind == "f":
             if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
                 raise InvalidInputError("this model takes integer token ids; got non-integer values")
+        if vocabulary is not None and array.size and (array.min() < 0 or array.max() >= vocabulary):
+            bad = int(array.min()) if array.min() < 0 else int(array.max())
+            raise InvalidInputError(
+                f"token id {bad} is outside the model's vocabulary: its Embedding takes ids 0 to {vocabulary - 1}"
+            )
         array = array.astype(dtype, copy=False)
     else:
         array = array.astype(dtype, copy=False)
         if not np.isfinite(array).all():
             raise InvalidInputError("images contain NaN or infinite values")
     if preprocess is not None:
-        array = np.array(preprocess(array.copy()), dtype=dtype)
+        name = getattr(preprocess, "__name__", type(preprocess).__name__)
+        try:
+            processed = preprocess(array.copy())
+        except Exception as error:
+            raise InvalidInputError(
+                f"the preprocess function {name!r} raised {type(error).__name__}: {error}"
+            ) from error
+        array = np.array(to_numpy(processed), dtype=dtype)
+        if array.ndim == 0 or array.shape[0] != n_in:
+            raise InputShapeError(
+                f"the preprocess function {name!r} returned {array.shape[0] if array.ndim else 0} images "
+                f"for {n_in}; it must return one per image"
+            )
         if not fits_shape(array.shape[1:], expected):
             raise InputShapeError(
                 f"preprocess returned shape {tuple(array.shape)}; expected a batch of {_shape_text(expected)}"

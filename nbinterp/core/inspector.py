@@ -244,7 +244,8 @@ class Inspector:
     # ------------------------------------------------------------------ compute
     def batch(self, images) -> np.ndarray:
         """``images`` as the validated, preprocessed float batch the model sees."""
-        return as_batch(images, self.input_shape, self.input_dtype, self.preprocess)
+        spec = self.spec.inputs[0]
+        return as_batch(images, self.input_shape, self.input_dtype, self.preprocess, spec.vocabulary)
 
     def _canonical(self, key):
         """The key of the tensor behind ``key``, through the aliases nested models add."""

@@ -40,6 +40,11 @@ class InputSpec:
     data_format: str = "channels_last"
 
     @property
+    def vocabulary(self) -> int | None:
+        """The number of token ids the Embedding reading this input takes (token inputs)."""
+        return int(self.embedding.op.input_dim) if self.embedding is not None else None
+
+    @property
     def channel_axis(self) -> int:
         """The channel axis of a batch of this input (1 for channels_first, else -1)."""
         return 1 if self.data_format == "channels_first" else -1

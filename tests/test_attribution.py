@@ -696,11 +696,12 @@ def test_bad_options_are_reported(net, x5):
         attribute(model, x5, batch_size=0)
 
 
-def test_multi_input_models_are_not_supported():
+def test_multi_input_models_ask_which_input_to_explain():
     a, b = keras.Input((4,)), keras.Input((4,))
     model = keras.Model([a, b], keras.layers.Dense(2)(keras.layers.Concatenate()([a, b])))
-    with pytest.raises(NotSupportedError, match="single-input"):
+    with pytest.raises(InvalidInputError, match="2 inputs .*choose one with input="):
         attribute(model, [np.zeros((1, 4)), np.zeros((1, 4))])
+    assert attribute(model, [np.zeros((1, 4)), np.ones((1, 4))], input=1).shape == (1, 4)
 
 
 # ---------------------------------------------------------------------------

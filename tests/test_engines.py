@@ -70,12 +70,12 @@ def test_forward_work_gives_the_same_logits_on_every_engine():
     model = cnn(seed=3)
     x = images(3)
     engines = engines_for(model)
-    expected = engines.run(engines.head_keys(), x)[-1]  # the forward engine
+    expected = engines.run(engines.head_keys(), [x])[-1]  # the forward engine
     compiled.forget(model)
-    engines.gradients(x, np.full(3, -1, np.int32))
-    np.testing.assert_allclose(engines.logits(x, via_gradients=True), expected, rtol=1e-5, atol=1e-6)
-    engines.feature_gradients(engines.feature_layer_key(), x, np.full(3, -1, np.int32))
-    np.testing.assert_allclose(engines.logits(x), expected, rtol=1e-5, atol=1e-6)
+    engines.gradients(x, np.full(3, -1, np.int32), [x])
+    np.testing.assert_allclose(engines.logits([x], via_gradients=True), expected, rtol=1e-5, atol=1e-6)
+    engines.feature_gradients(engines.feature_layer_key(), [x], np.full(3, -1, np.int32))
+    np.testing.assert_allclose(engines.logits([x]), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_switching_among_twenty_layers_after_one_all_layer_pass_traces_nothing():
@@ -250,7 +250,8 @@ def test_engines_run_inside_tf_functions_without_a_model_reference():
     model = cnn(seed=12)
     engines = engines_for(model)
     assert not any(getattr(v, "__self__", None) is model for v in vars(engines).values())
-    grads, logits, used = engines.gradients(images(2), np.array([1, -1], np.int32))
+    x = images(2)
+    grads, logits, used = engines.gradients(x, np.array([1, -1], np.int32), [x])
     assert grads.shape == (2, 12, 12, 3) and used[0] == 1 and used[1] == logits[1].argmax()
     tf.debugging.assert_all_finite(grads, "gradients")
 

@@ -296,10 +296,10 @@ def test_errors_are_typed_and_clear(cnn, images):
         ins.activations("conv1", np.zeros((0, 12, 12, 3)))
     with pytest.raises(NotSupportedError, match="Dense"):
         ins.kernel_response("out", 0, images[0])
-    a, b = keras.Input((3,)), keras.Input((3,))
+    a, b = keras.Input((3,), name="a"), keras.Input((3,), name="b")
     two = keras.Model([a, b], keras.layers.Add()([a, b]))
-    with pytest.raises(NotSupportedError, match="single-input"):
-        Inspector(two)
+    with pytest.raises(InvalidInputError, match="2 inputs"):
+        Inspector(two).predict(np.zeros((1, 3)))
 
 
 def test_model_is_left_untouched(cnn, images):

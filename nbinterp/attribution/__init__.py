@@ -91,7 +91,7 @@ _ALIASES = {
 }
 
 # constructor arguments that ``attribute(..., **options)`` passes through
-_CONSTRUCTOR_OPTIONS = ("preprocess", "batch_size")
+_CONSTRUCTOR_OPTIONS = ("preprocess", "batch_size", "input", "output")
 
 
 def get_method(name) -> type:

@@ -31,7 +31,7 @@ import numpy as np
 from ..core import compiled
 from ..core.engines import engines_for
 from ..core.graph import entry_shape, plan_for
-from ..core.inputs import as_batch
+from ..core.inputs import as_inputs
 from ..core.model_spec import model_spec
 from ..core.models import resolve_model
 from ..core.options import defaults, resolve, whole_number
@@ -76,18 +76,17 @@ _ENGINE_KINDS = ("forward", "gradient", "feature_gradient")
 class ModelInfo:
     """The attribution view of one model: input kind, logit, classes, map shapes."""
 
-    def __init__(self, plan):
+    def __init__(self, plan, input=0, output=0):
         self.plan = plan
         spec = model_spec(plan)
-        self.spec = spec.single_input("attribution")
-        if len(plan.output_keys) != 1:
-            raise NotSupportedError(
-                f"attribution supports single-output models; this model has {len(plan.output_keys)} outputs"
-            )
+        self.model_spec = spec
+        #: which model input is explained and which output's logit
+        self.input, self.output = input, output
+        self.spec = spec.inputs[input]
         self.input_shape = self.spec.shape
         self.input_dtype = self.spec.dtype.name
-        self.logit_key = plan.logit_key()
-        out_shape = spec.outputs[0].shape
+        self.logit_key = plan.logit_key(output)
+        out_shape = spec.outputs[output].shape
         if out_shape is None or len(out_shape) != 2 or out_shape[-1] is None:
             hint = ""
             if out_shape is not None and len(out_shape) > 2:
@@ -193,12 +192,47 @@ class ModelInfo:
         return values.max(axis=axis)
 
 
-def model_info(plan) -> ModelInfo:
-    """The (cached) ModelInfo of a graph plan."""
-    info = plan.__dict__.get("_attribution_info")
+def model_info(plan, input=0, output=0) -> ModelInfo:
+    """The (cached) ModelInfo of a graph plan, for one input and one output."""
+    infos = plan.__dict__.setdefault("_attribution_info", {})
+    info = infos.get((input, output))
     if info is None:
-        info = plan.__dict__["_attribution_info"] = ModelInfo(plan)
+        info = infos[(input, output)] = ModelInfo(plan, input, output)
     return info
+
+
+def _choose(value, names, what, default):
+    """An input or output index from a name, an index or None (``default``)."""
+    listed = ", ".join(f"{i}: {n!r}" for i, n in enumerate(names))
+    if value is None:
+        if default is None:
+            raise InvalidInputError(f"this model has {len(names)} {what}s ({listed}); choose one with {what}=NAME_OR_INDEX")
+        return default
+    if isinstance(value, str):
+        leaf = {n.rsplit("/", 1)[-1]: i for i, n in enumerate(names)}
+        if value in names:
+            return names.index(value)
+        if value in leaf:
+            return leaf[value]
+        raise InvalidInputError(f"no {what} named {value!r}; the {what}s are {listed}")
+    index = whole_number(value)
+    if index is None or not 0 <= index < len(names):
+        raise InvalidInputError(f"{what} must be a name or an index from 0 to {len(names) - 1} ({listed}), got {value!r}")
+    return index
+
+
+def choose_input(spec, value) -> int:
+    """The explained input: by name or index; by default the only input, or the first image input."""
+    names = [i.name for i in spec.inputs]
+    images = [n for n, i in enumerate(spec.inputs) if i.kind == "image"]
+    default = 0 if len(names) == 1 else (images[0] if images else None)
+    return _choose(value, names, "input", default)
+
+
+def choose_output(spec, value) -> int:
+    """The explained output: by its layer's name or its index; single-output models default to it."""
+    names = [o.name for o in spec.outputs]
+    return _choose(value, names, "output", 0 if len(names) == 1 else None)
 
 
 # ---------------------------------------------------------------------------
@@ -305,11 +339,15 @@ class Attribution:
         super().__init_subclass__(**kwargs)
         cls.options = defaults(cls.option_table)
 
-    def __init__(self, model, layer=None, preprocess=None, batch_size=None):
+    def __init__(self, model, layer=None, preprocess=None, batch_size=None, input=None, output=None):
         model = resolve_model(model)
         self.plan = plan_for(model)
-        self.info = model_info(self.plan)
+        spec = model_spec(self.plan)
+        self.input = choose_input(spec, input)
+        self.output = choose_output(spec, output)
+        self.info = model_info(self.plan, self.input, self.output)
         self.engines_ = engines_for(model)
+        self._xs = None
         if layer is not None and not self.uses_layer:
             raise MethodNotApplicableError(f"{self.label} does not take a layer (got layer={layer!r})")
         if preprocess is not None and not callable(preprocess):
@@ -344,10 +382,15 @@ class Attribution:
         """Attribution maps for ``images``; see the class docstring."""
         run = Run(self.label or self.name, progress, cancel)
         opts = resolve(self.option_table, options, self.name)
-        x = as_batch(images, self.info.input_shape, self.info.input_dtype, self.preprocess, self.info.spec.vocabulary)
+        xs = as_inputs(images, self.info.model_spec, self.preprocess)
+        x = xs[self.input]
         opts = self._check(opts, x)
         targets = self._resolve_targets(target, len(x))
-        maps, used = self._explain(x, targets, opts, run)
+        self._xs = xs
+        try:
+            maps, used = self._explain(x, targets, opts, run)
+        finally:
+            self._xs = None  # the call's inputs are not kept alive with the method object
         run.report(1.0)
         self.last_targets = np.asarray(used).astype(np.int64)
         return self._finish(maps, x.shape)
@@ -360,34 +403,61 @@ class Attribution:
         """The model's shared engines (:class:`nbinterp.core.engines.Engines`)."""
         return self.engines_
 
+    def inputs_at(self, rows, values=None):
+        """Every model input at batch ``rows``; the explained input replaced by ``values`` if given."""
+        xs = [a[rows] for a in self._xs]
+        if values is not None:
+            xs[self.input] = values
+        return xs
+
+    def embed(self, rows):
+        """The attribution space (inputs, or embeddings for token ids) of the explained input at ``rows``."""
+        return self.engine.embed(self.inputs_at(rows), self.input)
+
+    def logits_at(self, rows, values=None, via_gradients=False):
+        """Logits of the explained output, the explained input at ``rows`` replaced by ``values``."""
+        return self.engine.logits(self.inputs_at(rows, values), self.output, self.input, via_gradients)
+
+    def space_logits_at(self, rows, z):
+        """Logits with the explained input's attribution space at ``rows`` set to ``z``."""
+        return self.engine.space_logits(self.inputs_at(rows), z, self.input, self.output)
+
+    def gradients_at(self, rows, z, targets, rule="gradient"):
+        """``(gradients, logits, targets)`` at attribution-space rows ``z`` of batch ``rows``."""
+        return self.engine.gradients(z, targets, self.inputs_at(rows), self.input, self.output, rule)
+
+    def feature_gradients_at(self, rows, key, targets):
+        """``(features, their gradients, logits, targets)`` for batch ``rows``."""
+        return self.engine.feature_gradients(key, self.inputs_at(rows), targets, self.output)
+
     def top_targets(self, x, targets, run, share=(0.0, 0.0)):
         """``(targets, base scores)``: negative targets replaced by the top class, and each
         row's target logit, from one chunked forward pass over the clean inputs."""
         targets = np.array(targets, np.int32)
         base = np.empty(len(x), np.float32)
         for start, end in run.chunks(len(x), self.batch_size, share):
-            logits = self.engine.logits(x[start:end], via_gradients=True)
+            logits = self.logits_at(np.arange(start, end), via_gradients=True)
             rows = targets[start:end]
             rows[:] = np.where(rows < 0, logits.argmax(axis=-1), rows)
             base[start:end] = logits[np.arange(end - start), rows]
         return targets, base
 
     def single_pass(self, x, targets, run, explain):
-        """Maps from one pass per input, in chunks: ``explain(x_chunk, t_chunk) -> (maps, targets)``."""
+        """Maps from one pass per input, in chunks: ``explain(rows, t_chunk) -> (maps, targets)``."""
         maps, used = [], []
         for start, end in run.chunks(len(x), self.batch_size):
-            chunk_maps, chunk_targets = explain(x[start:end], targets[start:end])
+            chunk_maps, chunk_targets = explain(np.arange(start, end), targets[start:end])
             maps.append(chunk_maps)
             used.append(chunk_targets)
         return np.concatenate(maps), np.concatenate(used)
 
     def gradient_pass(self, x, targets, run, how, rule="gradient", times_input=False):
         """One forward+backward per input: the target logit's gradient, reduced per pixel/token."""
-        engine, info = self.engine, self.info
+        info = self.info
 
-        def explain(xc, tc):
-            zc = engine.embed(xc)
-            grads, _, tc = engine.gradients(zc, tc, x=xc, rule=rule)
+        def explain(rows, tc):
+            zc = self.embed(rows)
+            grads, _, tc = self.gradients_at(rows, zc, tc, rule)
             values = np.asarray(zc, np.float32) * grads if times_input else grads
             return info.reduce(values, how), tc
 
@@ -403,17 +473,15 @@ class Attribution:
         adds the chunk's gradients of the target logits. Targets are
         resolved first, from the clean inputs. Returns the targets.
         """
-        engine = self.engine
         if (targets < 0).any():
             targets, _ = self.top_targets(x, targets, run, share=(0.0, 0.05))
-        z = engine.embed(x)
+        z = self.embed(np.arange(len(x)))
         total = len(x) * count
-        share = (run.fraction, 1.0)
-        for start, end in run.chunks(total, self.batch_size, share):
+        for start, end in run.chunks(total, self.batch_size, (run.fraction, 1.0)):
             items = np.arange(start, end)
             image, copy = items // count, items % count
             rows = perturb(z[image], image, copy, start)
-            grads, _, _ = engine.gradients(rows, targets[image], x=x[image])
+            grads, _, _ = self.gradients_at(image, rows, targets[image])
             accumulate(image, copy, grads)
         return targets
 

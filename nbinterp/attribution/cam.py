@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core.graph import entry_shape, last_feature_map
+from ..core.graph import entry_shape, last_feature_map, shape_of_key
 from ..errors import MethodNotApplicableError
 from .base import Attribution
 
@@ -52,8 +52,9 @@ def _describe(step):
 
 
 def cam_head(plan, num_classes):
-    """``(feature key, Dense step)`` of a CAM head; the Dense step is None when the
-    features are the class maps themselves.
+    """``(feature key, (Dense step, kernel rows)))`` of a CAM head. The Dense step is None
+    when the features are the class maps themselves; kernel rows ``(start, stop)`` pick the
+    pooled features' part when they are concatenated with other features, else None.
 
     Two heads qualify: conv -> global average pooling -> Dense (Dropout, noise,
     Activation, Identity and Flatten layers may sit between the pooling and
@@ -67,7 +68,7 @@ def cam_head(plan, num_classes):
     if step is not None and isinstance(step.op, _GAP):
         shape = entry_shape(plan, step)
         if shape is not None and shape[-1] == num_classes:
-            return step.in_keys[0], None
+            return step.in_keys[0], (None, None)
     if step is None or not isinstance(step.op, keras.layers.Dense):
         raise MethodNotApplicableError(
             "CAM needs global average pooling before the output: conv -> GlobalAveragePooling -> Dense, "
@@ -78,13 +79,26 @@ def cam_head(plan, num_classes):
     current = plan.producer(dense.in_keys[0])
     while current is not None and isinstance(current.op, _PASS_THROUGH) and len(current.in_keys) == 1:
         current = plan.producer(current.in_keys[0])
+    rows = None
+    if current is not None and isinstance(current.op, keras.layers.Concatenate) and len(current.in_keys) > 1:
+        # pooled image features joined with other features (e.g. patient metadata): the CAM
+        # uses the Dense weights of the pooled part only
+        offset = 0
+        for key in current.in_keys:
+            source = plan.producer(key)
+            width = (shape_of_key(plan, key) or (None, None))[-1]
+            if width is None:
+                break
+            if source is not None and isinstance(source.op, _GAP) and rows is None:
+                rows, current = (offset, offset + int(width)), source
+            offset += int(width)
     if current is None or not isinstance(current.op, _GAP):
         raise MethodNotApplicableError(
             "CAM needs global average pooling before the output layer "
             f"(conv -> GlobalAveragePooling -> Dense); the output layer {dense.path!r} is fed by "
             f"{_describe(current)}. Grad-CAM works on any convolutional model."
         )
-    return current.in_keys[0], dense
+    return current.in_keys[0], (dense, rows)
 
 
 def channels_last(info, values):
@@ -128,25 +142,28 @@ class CAM(Attribution):
     def _setup(self):
         if self.info.kind == "vector":
             raise MethodNotApplicableError("CAM needs a model with spatial or sequence inputs")
-        self._feature_key, self._dense = cam_head(self.plan, self.info.num_classes)
+        self._feature_key, (self._dense, self._rows) = cam_head(self.plan, self.info.num_classes)
 
     def _explain(self, x, targets, options, run):
-        info, engine = self.info, self.engine
+        info = self.info
         class_weights = None
         if self._dense is not None:  # (classes, K), read now: maps follow weight updates
-            class_weights = np.asarray(keras.ops.convert_to_numpy(self._dense.op.kernel), np.float32).T
+            kernel = np.asarray(keras.ops.convert_to_numpy(self._dense.op.kernel), np.float32)
+            if self._rows is not None:
+                kernel = kernel[self._rows[0]:self._rows[1]]
+            class_weights = kernel.T
 
-        def explain(xc, tc):
+        def explain(rows, tc):
             # the feature-gradient engine of this layer, shared with Grad-CAM there (the
             # backward part from the logits down to the pooled features is the head only)
-            features, _, _, tc = engine.feature_gradients(self._feature_key, xc, tc)
+            features, _, _, tc = self.feature_gradients_at(rows, self._feature_key, tc)
             features = channels_last(info, features)
             if class_weights is None:  # one channel per class: the map is that channel
                 cam = np.take_along_axis(features, tc.reshape((-1,) + (1,) * (features.ndim - 1)), -1)[..., 0]
             else:
                 weights = class_weights[tc].reshape((len(tc),) + (1,) * (features.ndim - 2) + (-1,))
                 cam = (features * weights).sum(axis=-1)
-            return upsample(info, cam, xc.shape), tc
+            return upsample(info, cam, x.shape), tc
 
         return self.single_pass(x, targets, run, explain)
 
@@ -196,16 +213,16 @@ class GradCAM(Attribution):
         return grads.mean(axis=spatial_axes)
 
     def _explain(self, x, targets, options, run):
-        info, engine, weigh = self.info, self.engine, self._weights
+        info, weigh = self.info, self._weights
 
-        def explain(xc, tc):
-            features, grads, _, tc = engine.feature_gradients(self._feature_key, xc, tc)
+        def explain(rows, tc):
+            features, grads, _, tc = self.feature_gradients_at(rows, self._feature_key, tc)
             features, grads = channels_last(info, features), channels_last(info, grads)
             spatial = tuple(range(1, features.ndim - 1))
             weights = weigh(features, grads, spatial)  # (B, K)
             weights = weights.reshape((len(tc),) + (1,) * len(spatial) + (-1,))
             cam = np.maximum((features * weights).sum(axis=-1), 0.0)
-            return upsample(info, cam, xc.shape), tc
+            return upsample(info, cam, x.shape), tc
 
         return self.single_pass(x, targets, run, explain)
 

@@ -67,5 +67,5 @@ class IntegratedGradients(Attribution):
             sum_rows(acc, image, grads)
 
         targets = self.perturbed_gradients(x, targets, run, steps, perturb, accumulate)
-        delta = np.asarray(self.engine.embed(x), np.float32) - baseline.astype(np.float32)
+        delta = np.asarray(self.embed(np.arange(len(x))), np.float32) - baseline.astype(np.float32)
         return self.info.reduce(delta * acc / np.float32(steps), "sum"), targets

@@ -76,7 +76,7 @@ class Occlusion(Attribution):
         return out
 
     def _explain(self, x, targets, options, run):
-        info, engine = self.info, self.engine
+        info = self.info
         image = info.kind == "image"
         first = info.channels_first
         sizes = (x.shape[2:4] if first else x.shape[1:3]) if image else (x.shape[2:3] if first else x.shape[1:2])
@@ -96,7 +96,7 @@ class Occlusion(Attribution):
         per_image = len(rows) * len(cols)
 
         targets, base = self.top_targets(x, targets, run, share=(0.0, 0.02))
-        z = engine.embed(x)
+        z = self.embed(np.arange(len(x)))
         fill = np.asarray(options["fill"], z.dtype)
         acc = np.zeros((len(x), height, width), np.float32)
         for start, end in run.chunks(len(x) * per_image, self.batch_size, share=(run.fraction, 1.0)):
@@ -107,7 +107,7 @@ class Occlusion(Attribution):
             if info.has_channels:
                 zmask = zmask[:, None] if first else zmask[..., None]
             rows_z = np.where(zmask, fill, z[index])
-            logits = engine.space_logits(x[index], rows_z)
+            logits = self.space_logits_at(index, rows_z)
             drops = base[index] - logits[np.arange(len(index)), targets[index]]
             sum_rows(acc, index, masks * drops[:, None, None].astype(np.float32))
         maps = acc / np.maximum(coverage, 1)

@@ -9,20 +9,24 @@ the package does not compile one function per method: it compiles a few
   outputs, pre-activations, logits): the Inspector's activations, predict,
   logits, top-class targets, occlusion and the perturbation methods.
 * :meth:`Engines.gradients` - the gradient of each row's target logit with
-  respect to a batch of inputs (or, for token models, of embeddings), with
-  the logits. The backward rule through ReLU-family activations
-  (:mod:`nbinterp.core.backward`) is a run-time argument, so one engine
-  serves gradient, gradient x input, SmoothGrad, VarGrad, SquareGrad,
-  integrated and interior gradients, guided backprop and deconvnet.
+  respect to a batch of one input (or, for token inputs, of its
+  embeddings), with the logits. The backward rule through ReLU-family
+  activations (:mod:`nbinterp.core.backward`) is a run-time argument, so one
+  engine serves gradient, gradient x input, SmoothGrad, VarGrad,
+  SquareGrad, integrated and interior gradients, guided backprop and
+  deconvnet.
 * :meth:`Engines.feature_gradients` - a feature map, the gradient of the
-  target logit with respect to it, and the logits: Grad-CAM and Grad-CAM++
-  of one layer share it.
+  target logit with respect to it, and the logits: CAM, Grad-CAM and
+  Grad-CAM++ of one layer share it.
 
-Every engine is shape-polymorphic in the batch (and in spatial axes the
-model leaves open), so new images, batch sizes, targets and option values
-never trace again. Engines are stored in :mod:`nbinterp.core.compiled`,
-which counts their traces and bounds their memory. Negative targets mean
-"the top class of this very forward pass".
+Inputs are always a list with one array per model input, in the model's
+order (:mod:`nbinterp.core.model_spec`); ``input`` picks the one explained
+and ``output`` the head whose logit is explained. Every engine is
+shape-polymorphic in the batch (and in spatial axes the model leaves
+open), so new images, batch sizes, targets and option values never trace
+again. Engines are stored in :mod:`nbinterp.core.compiled`, which counts
+their traces and bounds their memory. Negative targets mean "the top class
+of this very forward pass".
 """
 
 from __future__ import annotations
@@ -77,6 +81,14 @@ def _scores(logits, targets):
     return tf.gather(logits, targets[:, None], batch_dims=1)[:, 0]
 
 
+def _tensors(xs):
+    return [tf.convert_to_tensor(x) for x in xs]
+
+
+def _rows(targets):
+    return tf.convert_to_tensor(np.asarray(targets, np.int32))
+
+
 class Engines:
     """Engines of one graph plan. Hold no reference to the model itself (only to its layers),
     so compiled functions never keep a model alive."""
@@ -90,160 +102,155 @@ class Engines:
         return self.plan.model
 
     # ---------------------------------------------------------------- specs
-    def _input(self):
-        return self.spec.single_input("this computation")
+    def _x_specs(self):
+        return [tf.TensorSpec(i.batch_shape, tf.as_dtype(i.dtype), name=f"x{n}") for n, i in enumerate(self.spec.inputs)]
 
-    def _x_spec(self):
-        spec = self._input()
-        return tf.TensorSpec(spec.batch_shape, tf.as_dtype(spec.dtype), name="x")
+    def tokens(self, input=0) -> bool:
+        """Whether input ``input`` holds token ids (explained in its embedding space)."""
+        return self.spec.inputs[input].kind == "tokens"
 
-    def _z_spec(self):
-        """The attribution space: the input itself, or the embedding output for token models."""
-        spec = self._input()
+    def _z_spec(self, input):
+        """The attribution space of an input: the input itself, or the embedding output for token ids."""
+        spec = self.spec.inputs[input]
         if spec.kind == "tokens":
             dim = int(spec.embedding.op.output_dim)
             return tf.TensorSpec(spec.batch_shape + (dim,), tf.float32, name="z")
-        return self._x_spec()
-
-    @property
-    def tokens(self) -> bool:
-        return self._input().kind == "tokens"
+        return self._x_specs()[input]
 
     # ---------------------------------------------------------------- forward
     def forward(self, keys):
-        """Compiled ``f(x) -> [tensor for each key]`` (keys: graph keys, e.g. ``("pre", path)``)."""
+        """Compiled ``f(*xs) -> [tensor for each key]`` (keys: graph keys, e.g. ``("pre", path)``)."""
         keys = tuple(keys)
         plan = self.plan
 
         def make():
-            return _Body("forward", lambda x: plan.run([x], list(keys)))
+            return _Body("forward", lambda *xs: plan.run(list(xs), list(keys)))
 
-        return _concrete(self.model, ("forward", keys), make, [self._x_spec()])
+        return _concrete(self.model, ("forward", keys), make, self._x_specs())
 
-    def run(self, keys, x):
-        """numpy values of ``keys`` for the batch ``x``."""
-        return [np.asarray(v) for v in self.forward(keys)(tf.convert_to_tensor(x))]
+    def run(self, keys, xs):
+        """numpy values of ``keys`` for the inputs ``xs`` (a list, one array per model input)."""
+        return [np.asarray(v) for v in self.forward(keys)(*_tensors(xs))]
 
-    def head_keys(self) -> tuple:
-        """The keys of the forward engine behind predictions: the output and the logits."""
-        return tuple(dict.fromkeys((self.plan.output_keys[0], self.plan.logit_key())))
+    def head_keys(self, output=0) -> tuple:
+        """The keys of the forward engine behind predictions: an output and its logits."""
+        return tuple(dict.fromkeys((self.plan.output_keys[output], self.plan.logit_key(output))))
 
-    def feature_layer_key(self):
+    def feature_layer_key(self, input=0):
         """The output key of the model's last feature map with more than one position
         (Grad-CAM's and CAM's layer), or None for models without one."""
-        rank = {"image": 4, "sequence": 3, "tokens": 3}.get(self._input().kind)
+        rank = {"image": 4, "sequence": 3, "tokens": 3}.get(self.spec.inputs[input].kind)
         step = last_feature_map(self.plan, rank) if rank is not None else None
         return step.out_keys[0] if step is not None and len(step.out_keys) == 1 else None
 
-    def logits(self, x, via_gradients=False) -> np.ndarray:
-        """float32 class logits (the output before a final softmax/sigmoid) for ``x``.
+    def logits(self, xs, output=0, input=0, via_gradients=False) -> np.ndarray:
+        """float32 logits (output ``output`` before a final softmax/sigmoid) for the inputs ``xs``.
 
         Forward work runs on an engine that is already compiled when one can
         serve it: the forward engine; else the feature-gradient engine of the
         last feature map (its backward part is the classifier head only);
-        else, with ``via_gradients``, the gradient engine. Only when none is
-        compiled does the forward engine get traced. All give the same logits.
+        else, with ``via_gradients``, the gradient engine of ``input``. Only
+        when none is compiled does the forward engine get traced. All give
+        the same logits.
         """
-        model, keys = self.model, self.head_keys()
+        model, keys = self.model, self.head_keys(output)
+        n = len(xs[0])
         if not compiled.contains(model, ("forward", keys)):
-            feature = self.feature_layer_key()
-            if feature is not None and compiled.contains(model, ("feature_gradient", feature)):
-                return self.feature_gradients(feature, x, np.full(len(x), -1, np.int32))[2]
-            if via_gradients and compiled.contains(model, ("gradient",)):
-                return self.gradients(self.embed(x), np.full(len(x), -1, np.int32), x=x)[1]
-        logits = self.run(keys, x)[-1]
+            feature = self.feature_layer_key(input)
+            if feature is not None and compiled.contains(model, ("feature_gradient", feature, output)):
+                return self.feature_gradients(feature, xs, np.full(n, -1, np.int32), output)[2]
+            if via_gradients and compiled.contains(model, ("gradient", input, output)):
+                z = self.embed(xs, input)
+                return self.gradients(z, np.full(n, -1, np.int32), xs, input, output)[1]
+        logits = self.run(keys, xs)[-1]
         return logits.astype(np.float32, copy=False)
 
-    def embed(self, x) -> np.ndarray:
-        """The attribution space of ``x``: ``x`` itself, or its embeddings for token models."""
-        if not self.tokens:
-            return x
-        (z,) = self.run((self._input().embedding.out_keys[0],), x)
+    def embed(self, xs, input=0) -> np.ndarray:
+        """The attribution space of input ``input``: its values, or their embeddings for token ids."""
+        if not self.tokens(input):
+            return xs[input]
+        (z,) = self.run((self.spec.inputs[input].embedding.out_keys[0],), xs)
         return z.astype(np.float32, copy=False)
 
-    def _space_logits(self, x, z, override=None):
-        """Logits (graph code) from attribution-space values ``z`` of inputs ``x``."""
+    def _space_logits(self, xs, z, input, output, override=None):
+        """Logits (graph code) with input ``input`` replaced by attribution-space values ``z``."""
         plan = self.plan
-        if self.tokens:
-            step = self._input().embedding
-            feeds = {step.out_keys[0]: attach_mask(step, x, z)}
-            (out,) = plan.run([x], [plan.logit_key()], activation_override=override, feeds=feeds)
+        xs = list(xs)
+        feeds = None
+        if self.tokens(input):
+            step = self.spec.inputs[input].embedding
+            feeds = {step.out_keys[0]: attach_mask(step, xs[input], z)}
         else:
-            (out,) = plan.run([z], [plan.logit_key()], activation_override=override)
+            xs[input] = z
+        (out,) = plan.run(xs, [plan.logit_key(output)], activation_override=override, feeds=feeds)
         return tf.cast(out, tf.float32)
 
-    def space_logits(self, x, z) -> np.ndarray:
-        """Logits for attribution-space values ``z`` (embeddings for token models, else the inputs)."""
-        if not self.tokens:
-            return self.logits(z)
-
-        def make():
-            return _Body("forward", self._space_logits)
-
-        fn = _concrete(self.model, ("space_logits",), make, [self._x_spec(), self._z_spec()])
-        return np.asarray(fn(tf.convert_to_tensor(x), tf.convert_to_tensor(z, tf.float32)))
-
-    # ---------------------------------------------------------------- gradients
-    def gradients(self, z, targets, x=None, rule: str = "gradient"):
-        """``(gradients, logits, targets)`` as numpy for attribution-space rows ``z``.
-
-        ``targets``: int32 per row, negative for the row's top class. ``x``:
-        the token ids behind ``z`` (token models only). ``rule``: the
-        backward rule through ReLU-family activations.
-        """
-        tokens = self.tokens
+    def space_logits(self, xs, z, input=0, output=0) -> np.ndarray:
+        """Logits with input ``input`` replaced by attribution-space values ``z``."""
+        if not self.tokens(input):
+            xs = list(xs)
+            xs[input] = z
+            return self.logits(xs, output, input)
 
         def body(*args):
-            if tokens:
-                xs, zs, ts, rs = args
-            else:
-                (zs, ts, rs), xs = args, None
+            return self._space_logits(args[:-1], args[-1], input, output)
+
+        fn = _concrete(self.model, ("space_logits", input, output), lambda: _Body("forward", body),
+                       self._x_specs() + [self._z_spec(input)])
+        return np.asarray(fn(*_tensors(xs), tf.convert_to_tensor(z, tf.float32)))
+
+    # ---------------------------------------------------------------- gradients
+    def gradients(self, z, targets, xs, input=0, output=0, rule: str = "gradient"):
+        """``(gradients, logits, targets)`` as numpy for attribution-space rows ``z`` of input ``input``.
+
+        ``xs``: every model input for these rows (the explained one's values
+        are replaced by ``z``; token ids stay for their padding mask).
+        ``targets``: int32 per row, negative for the row's top class.
+        ``rule``: the backward rule through ReLU-family activations.
+        """
+        count = len(self.spec.inputs)
+
+        def body(*args):
+            xs_, zs, ts, rs = args[:count], args[count], args[count + 1], args[count + 2]
             override = backward.switchable_override(rs)
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(zs)
-                logits = self._space_logits(xs, zs, override)
+                logits = self._space_logits(xs_, zs, input, output, override)
                 ts = _top_filled(ts, logits)
                 score = tf.reduce_sum(_scores(logits, ts))
             return tf.cast(tape.gradient(score, zs), tf.float32), logits, ts
 
-        def make():
-            return _Body("gradient", body)
-
-        t_spec = tf.TensorSpec([None], tf.int32, name="targets")
-        r_spec = tf.TensorSpec([], tf.int32, name="rule")
-        signature = ([self._x_spec()] if tokens else []) + [self._z_spec(), t_spec, r_spec]
-        fn = _concrete(self.model, ("gradient",), make, signature)
-        args = ([tf.convert_to_tensor(x)] if tokens else []) + [
-            tf.convert_to_tensor(z), tf.convert_to_tensor(np.asarray(targets, np.int32)),
-            tf.constant(backward.rule_index(rule), tf.int32),
+        signature = self._x_specs() + [
+            self._z_spec(input), tf.TensorSpec([None], tf.int32, name="targets"), tf.TensorSpec([], tf.int32, name="rule")
         ]
-        grads, logits, used = fn(*args)
+        fn = _concrete(self.model, ("gradient", input, output), lambda: _Body("gradient", body), signature)
+        grads, logits, used = fn(
+            *_tensors(xs), tf.convert_to_tensor(z), _rows(targets), tf.constant(backward.rule_index(rule), tf.int32)
+        )
         return grads.numpy(), logits.numpy(), used.numpy()
 
-    def feature_gradients(self, feature_key, x, targets):
+    def feature_gradients(self, feature_key, xs, targets, output=0):
         """``(features, gradients of the target logit w.r.t. them, logits, targets)`` as numpy."""
         plan = self.plan
+        count = len(self.spec.inputs)
+        floats = [i for i, spec in enumerate(self.spec.inputs) if spec.dtype.kind == "f"]
 
-        float_input = not self.tokens
-
-        def body(xs, ts):
+        def body(*args):
+            xs_, ts = list(args[:count]), args[count]
             # variables are watched too, so the path from the features to the logits is
             # recorded even for token models (whose integer input cannot be watched)
             with tf.GradientTape() as tape:
-                if float_input:
-                    tape.watch(xs)
-                features, out = plan.run([xs], [feature_key, plan.logit_key()])
+                for i in floats:
+                    tape.watch(xs_[i])
+                features, out = plan.run(xs_, [feature_key, plan.logit_key(output)])
                 logits = tf.cast(out, tf.float32)
                 ts = _top_filled(ts, logits)
                 score = tf.reduce_sum(_scores(logits, ts))
             grads = tape.gradient(score, features)
             return tf.cast(features, tf.float32), tf.cast(grads, tf.float32), logits, ts
 
-        def make():
-            return _Body("feature_gradient", body)
-
-        signature = [self._x_spec(), tf.TensorSpec([None], tf.int32, name="targets")]
-        fn = _concrete(self.model, ("feature_gradient", feature_key), make, signature)
-        out = fn(tf.convert_to_tensor(x), tf.convert_to_tensor(np.asarray(targets, np.int32)))
+        signature = self._x_specs() + [tf.TensorSpec([None], tf.int32, name="targets")]
+        fn = _concrete(self.model, ("feature_gradient", feature_key, output), lambda: _Body("feature_gradient", body),
+                       signature)
+        out = fn(*_tensors(xs), _rows(targets))
         return tuple(v.numpy() for v in out)
-

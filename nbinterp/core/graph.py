@@ -414,16 +414,14 @@ class GraphPlan:
     def pre_activation_key(step):
         return ("pre", step.path)
 
-    def logit_key(self):
-        """Key of the model's output before a final softmax/sigmoid, if it has one.
+    def logit_key(self, output=0):
+        """Key of output number ``output`` before a final softmax/sigmoid, if it has one.
 
         A softmax or sigmoid that ends a Dense (or any layer with an
         ``activation``) gives that layer's pre-activation; a separate
         Activation/Softmax layer gives its input; otherwise the output itself.
         """
-        if len(self.output_keys) != 1:
-            raise NotSupportedError("multi-output models are not supported yet")
-        key = self.output_keys[0]
+        key = self.output_keys[output]
         step = self.producer(key)
         if step is None:
             return key

@@ -1,6 +1,9 @@
-"""Turning what a user passes as images into one validated model-ready batch."""
+"""Turning what a user passes as images (or as a multi-input model's inputs) into validated,
+model-ready batches, and content keys for caching them."""
 
 from __future__ import annotations
+
+import zlib
 
 import numpy as np
 
@@ -104,3 +107,68 @@ def as_batch(images, expected, dtype="float32", preprocess=None, vocabulary=None
         if dtype.kind == "f" and not np.isfinite(array).all():
             raise InvalidInputError("preprocess produced NaN or infinite values")
     return np.ascontiguousarray(array)
+
+
+def as_inputs(values, spec, preprocess=None) -> list:
+    """Every model input as a validated batch: a list with one array per input, in the model's order.
+
+    ``spec`` is the model's :class:`~nbinterp.core.model_spec.ModelSpec`. A
+    single-input model takes what :func:`as_batch` takes. A model with
+    several inputs takes a list/tuple in the model's input order or a dict
+    ``{input name: values}``; all must hold the same number of examples.
+    ``preprocess`` (a function, or a dict ``{input name: function}``) applies
+    to image inputs only when it is a single function.
+    """
+    specs = spec.inputs
+    if len(specs) == 1:
+        fn = preprocess.get(specs[0].name) if isinstance(preprocess, dict) else preprocess
+        return [_one_input(values, specs[0], fn)]
+    names = [s.name for s in specs]
+    listed = ", ".join(repr(n) for n in names)
+    if isinstance(values, dict):
+        unknown = sorted(set(map(str, values)) - set(names))
+        missing = [n for n in names if n not in values]
+        if unknown or missing:
+            raise InvalidInputError(
+                f"this model's inputs are {listed}; "
+                + (f"got unknown {', '.join(map(repr, unknown))}" if unknown else f"missing {', '.join(map(repr, missing))}")
+            )
+        ordered = [values[n] for n in names]
+    elif isinstance(values, (list, tuple)) and len(values) == len(specs):
+        ordered = list(values)
+    else:
+        raise InvalidInputError(
+            f"this model has {len(specs)} inputs ({listed}): pass a list with one array per input, in that "
+            "order, or a dict {input name: array}"
+        )
+    batches = []
+    for value, one in zip(ordered, specs):
+        if isinstance(preprocess, dict):
+            fn = preprocess.get(one.name)
+        else:
+            fn = preprocess if one.kind == "image" else None
+        batches.append(_one_input(value, one, fn))
+    sizes = {len(b) for b in batches}
+    if len(sizes) > 1:
+        counts = ", ".join(f"{n}: {len(b)}" for n, b in zip(names, batches))
+        raise InputShapeError(f"the inputs hold different numbers of examples ({counts})")
+    return batches
+
+
+def _one_input(values, spec, preprocess):
+    try:
+        return as_batch(values, spec.shape, spec.dtype, preprocess, spec.vocabulary)
+    except InputShapeError as error:
+        if spec.name and "input" in str(error):
+            raise InputShapeError(f"input {spec.name!r}: {error}") from None
+        raise
+
+
+def digest(array) -> tuple:
+    """A content key for an array: shape, dtype and two independent checksums of the bytes
+    (CRC-32 and Adler-32, 64 bits together). This is a cache key for a person's own images,
+    not a defence against crafted collisions; it is about five times faster than a
+    cryptographic hash, which matters on the cache-hit path."""
+    array = np.ascontiguousarray(array)
+    data = memoryview(array.reshape(-1)).cast("B") if array.size else b""
+    return (array.shape, array.dtype.str, zlib.crc32(data), zlib.adler32(data))

@@ -30,7 +30,7 @@ from . import compiled
 from .cache import ByteBudgetCache
 from .engines import engines_for
 from .graph import GraphPlan, Group, activation_name, entry_shape, has_activation_attribute, plan_for, static_shape
-from .inputs import as_batch, to_numpy
+from .inputs import as_inputs, digest, to_numpy
 from .model_spec import model_spec
 from .models import resolve_model
 
@@ -101,16 +101,6 @@ def _guessed_size(batch):
     return max(batch.shape[1:], default=1)
 
 
-def _image_digest(array):
-    """A content key for an image batch: shape, dtype and two independent checksums
-    of the bytes (CRC-32 and Adler-32, 64 bits together). This is a cache key for a
-    person's own images, not a defence against crafted collisions; it is about five
-    times faster than a cryptographic hash, which matters on the cache-hit path."""
-    array = np.ascontiguousarray(array)
-    data = memoryview(array.reshape(-1)).cast("B") if array.size else b""
-    return (array.shape, array.dtype.str, zlib.crc32(data), zlib.adler32(data))
-
-
 class Inspector:
     """Introspect a Keras 3 Sequential or Functional model, nested models included.
 
@@ -130,9 +120,10 @@ class Inspector:
         self.preprocess = preprocess
         self.plan: GraphPlan = plan_for(model)
         self.spec = model_spec(self.plan)
-        model_input = self.spec.single_input(f"the Inspector of {model.name!r}")
-        self.input_shape = model_input.shape
-        self.input_dtype = model_input.dtype
+        first = self.spec.inputs[0]
+        #: shape and dtype of the model's (first) input, per example
+        self.input_shape = first.shape
+        self.input_dtype = first.dtype
         self.cache = ByteBudgetCache(cache_bytes)
         self.engines = engines_for(model)
         self._layers = None
@@ -243,9 +234,28 @@ class Inspector:
 
     # ------------------------------------------------------------------ compute
     def batch(self, images) -> np.ndarray:
-        """``images`` as the validated, preprocessed float batch the model sees."""
-        spec = self.spec.inputs[0]
-        return as_batch(images, self.input_shape, self.input_dtype, self.preprocess, spec.vocabulary)
+        """``images`` as the validated, preprocessed batch the model sees (single-input models;
+        :meth:`batches` serves every model)."""
+        batches = self.batches(images)
+        if len(batches) != 1:
+            raise NotSupportedError(
+                f"this model has {len(batches)} inputs; use batches() for the list of all of them"
+            )
+        return batches[0]
+
+    def batches(self, inputs) -> list:
+        """Every model input as a validated, preprocessed batch, one array per input in the
+        model's order (see :func:`nbinterp.core.inputs.as_inputs` for what ``inputs`` may be)."""
+        return as_inputs(inputs, self.spec, self.preprocess)
+
+    def _digest(self, inputs):
+        if len(self.spec.inputs) == 1:
+            return digest(to_numpy(inputs))
+        if isinstance(inputs, dict):
+            return tuple((str(k), digest(to_numpy(v))) for k, v in sorted(inputs.items(), key=lambda kv: str(kv[0])))
+        if isinstance(inputs, (list, tuple)):
+            return tuple(digest(to_numpy(v)) for v in inputs)
+        return digest(to_numpy(inputs))
 
     def _canonical(self, key):
         """The key of the tensor behind ``key``, through the aliases nested models add."""
@@ -260,19 +270,18 @@ class Inspector:
         """Numpy values of graph ``keys`` for ``images``: from the cache, the missing ones
         from one compiled forward pass (which caches them all). ``extra`` keys join that
         pass when it runs (and are not cached yet), for what is likely asked next."""
-        raw = to_numpy(images)
-        digest = _image_digest(raw)
+        key_of_images = self._digest(images)
         keys = [self._canonical(k) for k in keys]
-        found = {k: self.cache.get((k, digest)) for k in dict.fromkeys(keys)}
+        found = {k: self.cache.get((k, key_of_images)) for k in dict.fromkeys(keys)}
         missing = tuple(k for k, v in found.items() if v is None)
         if missing:
             more = (self._canonical(k) for k in extra)
-            missing += tuple(k for k in dict.fromkeys(more) if k not in found and (k, digest) not in self.cache)
-            values = self.engines.forward(missing)(tf.convert_to_tensor(self.batch(raw)))
+            missing += tuple(k for k in dict.fromkeys(more) if k not in found and (k, key_of_images) not in self.cache)
+            values = self.engines.forward(missing)(*(tf.convert_to_tensor(b) for b in self.batches(images)))
             for key, value in zip(missing, values):
                 value = np.asarray(value)
                 value.setflags(write=False)  # cached arrays are shared: keep them intact
-                self.cache.put((key, digest), value)
+                self.cache.put((key, key_of_images), value)
                 found[key] = value
         return [found[k] for k in keys]
 
@@ -283,8 +292,8 @@ class Inspector:
         pass. When the outputs would take more than half the cache budget they are
         computed in smaller groups (in graph order), each within that share. Returns
         the bytes now cached for these images."""
-        raw = to_numpy(images)
-        batch = self.batch(raw)
+        batches = self.batches(images)
+        n = len(batches[0])
         entries = [self.plan.resolve(name) for name in (layers if layers is not None else self.layer_names)]
         keys, sizes = [], []
         for entry in entries:
@@ -298,21 +307,21 @@ class Inspector:
                     continue
                 shape = entry_shape(self.plan, entry) or ()
                 keys.append(key)
-                sizes.append(len(batch) * 4 * math.prod(d if d is not None else _guessed_size(batch) for d in shape[1:]))
+                sizes.append(n * 4 * math.prod(d if d is not None else _guessed_size(batches[0]) for d in shape[1:]))
         share = self.cache.max_bytes // 2
         group, group_bytes, total = [], 0, 0
         for key, size in zip(keys, sizes):
             if group and group_bytes + size > share:
-                total += self._warm_group(group, raw)
+                total += self._warm_group(group, images)
                 group, group_bytes = [], 0
             group.append(key)
             group_bytes += size
         if group:
-            total += self._warm_group(group, raw)
+            total += self._warm_group(group, images)
         return total
 
-    def _warm_group(self, keys, raw):
-        return sum(v.nbytes for v in self._values(keys, raw))
+    def _warm_group(self, keys, images):
+        return sum(v.nbytes for v in self._values(keys, images))
 
     def _output_key(self, entry):
         return self.plan.output_key(entry.path)
@@ -373,10 +382,10 @@ class Inspector:
                 f"kernel responses are 1-D or 2-D maps; {entry.path!r} is a 3-D convolution: "
                 "look at its activations instead"
             )
-        raw = to_numpy(image)
-        ndim = len(self.input_shape)
-        if raw.ndim == ndim + 1 and raw.shape[0] != 1:
-            raise InputShapeError(f"kernel_response takes one image, got a batch of {raw.shape[0]}")
+        raw = image if len(self.spec.inputs) > 1 else to_numpy(image)
+        count = len(self.batches(raw)[0])
+        if count != 1:
+            raise InputShapeError(f"kernel_response takes one image, got a batch of {count}")
         layer_in = self.layer_input(entry.path, raw)
         if getattr(op, "data_format", "channels_last") == "channels_first":
             layer_in = np.ascontiguousarray(np.moveaxis(layer_in, 1, -1))  # weights are channels_last anyway
@@ -467,7 +476,7 @@ class Inspector:
         entry, op = self._layer_object(layer)
         if not isinstance(op, _SEPARABLE):
             raise NotSupportedError(f"{entry.path!r} ({type(op).__name__}) is not a separable convolution")
-        layer_in = self.layer_input(entry.path, to_numpy(image))
+        layer_in = self.layer_input(entry.path, image)
         if getattr(op, "data_format", "channels_last") == "channels_first":
             layer_in = np.moveaxis(layer_in, 1, -1)
         stage = self._depthwise_stage(op, tf.convert_to_tensor(layer_in, tf.float32),

@@ -152,7 +152,9 @@ def _describe(plan) -> ModelSpec:
                 embedding = find_embedding(plan)
             except NotSupportedError:
                 embedding = None
-        name = getattr(tensor, "name", None) or f"input_{len(inputs)}"
+        history = getattr(tensor, "_keras_history", None)
+        layer = getattr(history, "operation", None) if history is not None else None
+        name = getattr(layer, "name", None) or getattr(tensor, "name", None) or f"input_{len(inputs)}"
         fmt = data_format if kind in ("image", "sequence", "volume") else "channels_last"
         inputs.append(InputSpec(str(name), shape, dtype, kind, key, embedding, fmt))
     outputs = []

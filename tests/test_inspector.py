@@ -399,3 +399,46 @@ def test_separable_depthwise_stage_equals_tf_depthwise_conv():
     np.testing.assert_allclose(ins.depthwise_stage("sep", image), expected.numpy(), rtol=1e-5, atol=1e-6)
     mixed = ins.depthwise_stage("sep", image) @ ins.pointwise_kernels("sep") + ins.bias("sep")
     np.testing.assert_allclose(mixed, ins.pre_activations("sep", image)[0], rtol=1e-4, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- nested rows and files
+def test_top_level_rows_sum_to_count_params_and_inner_rows_name_their_parent():
+    keras.utils.set_random_seed(0)
+    inner_in = keras.Input((12, 12, 3))
+    h = keras.layers.Conv2D(4, 3, name="c1")(inner_in)
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    base = keras.Model(inner_in, h, name="base")
+    model = keras.Sequential([keras.Input((12, 12, 3)), base, keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(3)])
+    rows = Inspector(model).layers
+    assert sum(r.params for r in rows if r.depth == 0) == model.count_params()
+    inner = [r for r in rows if r.depth == 1]
+    assert {r.name for r in inner} == {"base/c1", "base/bn"} and all(r.parent == "base" for r in inner)
+    assert sum(r.params for r in inner) == base.count_params()
+
+
+def test_legacy_h5_files_open_by_path_and_custom_objects_are_named(tmp_path):
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((8, 8, 1))
+    x = keras.layers.SeparableConv2D(4, 3, activation="relu", name="sep")(inp)
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+    path = tmp_path / "legacy.h5"
+    model.save(path)  # Keras 2 style full-model HDF5
+    x = np.random.default_rng(0).uniform(size=(2, 8, 8, 1)).astype("float32")
+    loaded = Inspector(str(path))
+    np.testing.assert_allclose(loaded.activations("sep", x), Inspector(model).activations("sep", x), rtol=1e-6)
+
+    @keras.saving.register_keras_serializable(package="nbinterp_test")
+    class Doubler(keras.layers.Layer):
+        def call(self, inputs):
+            return inputs * 2
+
+    inp = keras.Input((3,))
+    custom = keras.Model(inp, keras.layers.Dense(2)(Doubler(name="double")(inp)))
+    custom_path = tmp_path / "custom.keras"
+    custom.save(custom_path)
+    keras.saving.get_custom_objects().pop("nbinterp_test>Doubler", None)
+    with pytest.raises(InvalidInputError, match="needs custom objects to load: .*Doubler"):
+        Inspector(custom_path)
+    objects = {"nbinterp_test>Doubler": Doubler}
+    assert Inspector(custom_path, custom_objects=objects).layer("double").kind == "Doubler"

@@ -462,3 +462,5 @@ class GraphPlan:
         if replacement is not None and isinstance(op, _ACTIVATION_LAYERS):
             return replacement(args[0])
         return call(*args, **kwargs)
+
+ACTIVATION_LAYERS = _ACTIVATION_LAYERS

@@ -520,6 +520,40 @@ def test_weights_package_imports_no_widgets():
     assert out.stdout.split() == ["False", "False"]
 
 
+def test_weights_modules_import_each_other_without_cycles_and_only_at_the_top():
+    """The package's internal imports form a DAG, and none is hidden inside a function."""
+    import ast
+    from pathlib import Path
+
+    import nbinterp.weights
+
+    folder = Path(nbinterp.weights.__file__).parent
+    graph = {}
+    for path in folder.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        top = set(tree.body)
+        graph[path.stem] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert node in top, f"{path.name} imports {node.module} inside a function"
+                if node.level == 1 and node.module:
+                    graph[path.stem].add(node.module.split(".")[0])
+    done, visiting = set(), []
+
+    def visit(name):
+        assert name not in visiting, f"import cycle: {' -> '.join(visiting + [name])}"
+        if name not in done:
+            visiting.append(name)
+            for other in graph.get(name, ()):
+                visit(other)
+            visiting.pop()
+            done.add(name)
+
+    for name in graph:
+        visit(name)
+    assert "history" not in graph["checkpoints"] | graph["compare"]
+
+
 def test_public_names_resolve_from_the_package():
     import nbinterp
 

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from . import render
+from .render.filters import kernel_bank
 from .errors import NoKernelError, NotSupportedError, check_index
 
 TILE_TARGET_PX = 48  # activation tiles are enlarged (nearest) to at least this size
@@ -73,7 +74,8 @@ def is_first_conv_on_image(ins, layer):
 
 # --------------------------------------------------------------------- filters
 def _filter_tiles(ins, layer, input_channel):
-    """(tiles, weights, describe(k) -> (slice, text)) for a conv layer's kernels."""
+    """(how to draw, weights, describe(k) -> (slice, text)) for a conv layer's kernels;
+    ``how`` are the ``mode`` and ``input_channel`` of :func:`render.kernel_tiles`."""
     weights = ins.kernels(layer)
     op = ins.plan.resolve(layer).op
     if isinstance(op, keras.layers.DepthwiseConv2D):
@@ -83,7 +85,7 @@ def _filter_tiles(ins, layer, input_channel):
             c, m = divmod(k, mult)
             return weights[:, :, c, m], f"depthwise kernel {k} (input channel {c}, multiplier {m})"
 
-        return render.kernel_tiles(weights, mode="depthwise"), weights, describe
+        return {"mode": "depthwise"}, weights, describe
     if weights.ndim == 4:
         rgb = weights.shape[2] == 3 and is_first_conv_on_image(ins, layer)
         ic = 0 if rgb else check_index(input_channel, weights.shape[2], "input channel")
@@ -93,13 +95,13 @@ def _filter_tiles(ins, layer, input_channel):
                 return weights[:, :, :, k], f"kernel {k} (R, G, B weights per cell)"
             return weights[:, :, ic, k], f"kernel {k}, input channel {ic}"
 
-        return render.kernel_tiles(weights, mode="rgb" if rgb else "channel", input_channel=ic), weights, describe
+        return {"mode": "rgb" if rgb else "channel", "input_channel": ic}, weights, describe
     if weights.ndim == 3:  # Conv1D: (k, in, out)
 
         def describe(k):
             return weights[:, :, k].T, f"kernel {k} (rows: input channels, columns: taps)"
 
-        return render.kernel_tiles(weights), weights, describe
+        return {}, weights, describe
     raise NotSupportedError(f"cannot draw kernels of shape {weights.shape}")
 
 
@@ -110,15 +112,15 @@ def filters_grid(ins, layer, input_channel=0):
         raise NoKernelError(f"{info.name} ({info.kind}) has no weights to show as filters")
     if len(ins.kernel_shape(layer)) == 2:
         return _dense_filters_view(ins, layer, ins.kernels(layer), 0, input_channel)["grid"]
-    tiles, weights, _ = _filter_tiles(ins, layer, input_channel)
-    grid = render.mosaic(np.stack([_enlarge(t, 24) for t in tiles]), pad=2)
+    how, weights, _ = _filter_tiles(ins, layer, input_channel)
+    grid = kernel_bank(weights, **how)
     regions = [
         {"id": i, "x": x, "y": y, "w": w, "h": h, "title": f"kernel {i}"}
         for i, (x, y, w, h) in enumerate(grid.boxes)
     ]
     lo, hi = float(np.min(weights)), float(np.max(weights))
     return Picture(grid.image, regions,
-                   f"{info.name}: {tiles.shape[0]} kernels of {tuple(weights.shape[:-1])}, weights {lo:+.3f} … {hi:+.3f}; click one")
+                   f"{info.name}: {grid.total} kernels of {tuple(weights.shape[:-1])}, weights {lo:+.3f} … {hi:+.3f}; click one")
 
 
 def filter_selected(ins, layer, kernel=0, input_channel=0):
@@ -128,7 +130,8 @@ def filter_selected(ins, layer, kernel=0, input_channel=0):
         raise NoKernelError(f"{info.name} ({info.kind}) has no weights to show as filters")
     if len(ins.kernel_shape(layer)) == 2:
         return _dense_filters_view(ins, layer, ins.kernels(layer), kernel, input_channel)["selected"]
-    tiles, _, describe = _filter_tiles(ins, layer, input_channel)
+    how, weights, describe = _filter_tiles(ins, layer, input_channel)
+    tiles = render.kernel_tiles(weights, **how)
     k = check_index(kernel, tiles.shape[0], "kernel")
     values, what = describe(k)
     return Picture(render.upscale_nearest(tiles[k], CELL_PX), render.kernel_cells(values, CELL_PX),

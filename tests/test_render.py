@@ -77,6 +77,37 @@ def test_kernel_tiles_show_zero_as_grey_and_keep_signs():
     assert len(cells) == 9 and cells[0]["title"] == "[0, 0] = +1.0000" and cells[4]["x"] == 10
 
 
+def test_explorer_filters_and_weight_views_share_one_kernel_renderer():
+    from nbinterp.render.filters import BACKGROUND, diverging_colors, kernel_bank, kernel_change_banks
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((9, 9, 2))
+    x = keras.layers.Conv2D(5, 3, name="conv")(inp)
+    x = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, name="dw")(x)
+    model = keras.Model(inp, x)
+    ins = Inspector(model)
+    kernels = ins.kernels("conv")
+    grid = views.filters_grid(ins, "conv", input_channel=1)
+    bank = kernel_bank(kernels, mode="channel", input_channel=1)
+    np.testing.assert_array_equal(grid.image, bank.image)
+    assert [(r["x"], r["y"], r["w"], r["h"]) for r in grid.regions] == bank.boxes
+    # every tile is the enlarged kernel slice, on the bank's dark grey background
+    for i, (x0, y0, w, h) in enumerate(bank.boxes):
+        tile = bank.image[y0 : y0 + h : bank.zoom, x0 : x0 + w : bank.zoom]
+        np.testing.assert_array_equal(tile, render.kernel_tiles(kernels, "channel", 1)[i])
+    assert np.all(bank.image[0] == BACKGROUND) and bank.tile_shape == (3, 3) and bank.zoom == 8
+    selected = views.filter_selected(ins, "conv", 3, input_channel=1)
+    np.testing.assert_array_equal(selected.image[:: views.CELL_PX, :: views.CELL_PX], render.kernel_tiles(kernels, "channel", 1)[3])
+    assert views.filters_grid(ins, "dw").image.shape == kernel_bank(ins.kernels("dw"), mode="depthwise").image.shape
+    # the weights view's "slices": one row per filter, one tile per input channel, colours shared by all
+    slices = kernel_bank(kernels, mode="slices", min_tile_px=3, gap=1)
+    assert slices.grid == (5, 2) and slices.total == 10
+    np.testing.assert_array_equal(slices.image[1:4, 5:8], diverging_colors(kernels[:, :, 1, 0], np.abs(kernels).max()))
+    before, after, diff = kernel_change_banks(kernels, 2 * kernels, mode="slices", min_tile_px=3, gap=1)
+    assert before.scale == after.scale == pytest.approx(2 * np.abs(kernels).max())
+    np.testing.assert_array_equal(diff.image, slices.image)  # 2k - k = k, on its own scale
+
+
 def test_block_mean_and_large_dense_layers_stay_bounded():
     field = np.random.default_rng(2).normal(size=(1030, 7)).astype(np.float32)
     shrunk, (fy, fx) = views._block_mean(field, 512)

@@ -12,7 +12,7 @@ import nbinterp
 from nbinterp.demo import load_digits, load_model
 from nbinterp.errors import CancelledError, IndexOutOfRangeError, InvalidInputError
 from nbinterp.units import maximize as mx
-from nbinterp.units._common import Progress
+from nbinterp.display import Progress
 from nbinterp.units.receptive_field import receptive_field
 
 
@@ -91,7 +91,7 @@ def test_one_deepdream_step_equals_a_hand_computed_step(model, digit):
     """x1 = clip(x0 + lr * g / mean|g|), g the gradient of mean(conv2**2), from an independent sub-model."""
     lr = 0.1
     res = nbinterp.maximize(
-        model, mx.LayerNorm("conv2"), steps=1, lr=lr, l2=0.0, jitter=0, blur_every=0, start=digit, **quiet()
+        model, mx.DeepDream("conv2"), steps=1, lr=lr, l2=0.0, jitter=0, blur_every=0, start=digit, **quiet()
     )
     assert res.input_range == (0.0, 255.0)  # uint8 start
     sub = keras.Model(model.inputs, model.get_layer("conv2").output)
@@ -131,16 +131,16 @@ def test_deepdream_with_octaves(model, digit):
 
 def test_no_retrace_across_targets_and_calls():
     model = load_model()  # fresh: its compiled steps are not cached yet
-    before = mx.trace_count()
+    before = mx.trace_count(model)
     for c in (1, 4, 9):
         nbinterp.maximize(model, c, steps=2, **quiet())
-    after_classes = mx.trace_count()
+    after_classes = mx.trace_count(model)
     assert after_classes - before == 1
     for ch in (0, 3, 5, 6):
         nbinterp.maximize(model, mx.Channel("conv3", ch), steps=2, **quiet())
     nbinterp.maximize(model, mx.Neuron("conv3", 2, (1, 1)), steps=2, **quiet())
     nbinterp.maximize(model, mx.Neuron("conv3", 5, (6, 0)), steps=2, **quiet())
-    assert mx.trace_count() - after_classes == 2  # one per objective kind
+    assert mx.trace_count(model) - after_classes == 2  # one per objective kind
 
 
 def test_cancel_with_an_event_stops_within_a_step(model):
@@ -205,7 +205,7 @@ def test_objective_forms_and_errors(model):
     assert mx.as_objective(3) == mx.Class(3)
     assert mx.as_objective(("class", 3)) == mx.Class(3)
     assert mx.as_objective(("channel", "conv1", 2)) == mx.Channel("conv1", 2)
-    assert mx.as_objective(("layer", "conv1")) == mx.LayerNorm("conv1")
+    assert mx.as_objective(("layer", "conv1")) == mx.DeepDream("conv1")
     assert mx.as_objective(("neuron", "conv1", 2, (1, 1))) == mx.Neuron("conv1", 2, (1, 1))
     with pytest.raises(InvalidInputError):
         mx.as_objective(("channel",))
@@ -239,19 +239,19 @@ def test_text_progress_line(model, capsys):
 
 
 def test_notebook_progress_is_a_widget(monkeypatch):
-    from nbinterp.units import _common
+    from nbinterp import display
 
-    monkeypatch.setattr(_common, "in_notebook_kernel", lambda: True)
-    bar = _common.Progress(5, "maximize")
-    assert bar._widget is not None
+    monkeypatch.setattr(display, "in_notebook_kernel", lambda: True)
+    bar = display.progress(5, "maximize")
+    assert bar.widget is not None
     for i in range(1, 6):
         bar.update(i, "objective 1.0")
     bar.close()
-    assert bar._widget.value == 5 and bar._widget.max == 5 and bar._widget.bar_style == "success"
-    cancelled = _common.Progress(None, "top 9")
+    assert bar.widget.value == 5 and bar.widget.max == 5 and bar.widget.bar_style == "success"
+    cancelled = display.progress(None, "top 9")
     cancelled.update(3)
     cancelled.close("cancelled")
-    assert cancelled._widget.bar_style == "danger"
+    assert cancelled.widget.bar_style == "danger"
 
 
 def test_preprocess_is_part_of_the_compiled_step():
@@ -271,9 +271,10 @@ def test_preprocess_is_part_of_the_compiled_step():
 
 
 def test_fourier_start_round_trip_and_octave_errors(model, digit):
-    res = nbinterp.maximize(model, 1, steps=0, start=digit, parameterization="fourier", **quiet())
-    assert res.steps_done == 0
-    np.testing.assert_allclose(res.image, digit.astype(np.float32), atol=1.0)
+    param = mx.fourier(digit.shape)
+    x = digit.astype(np.float32)[None] / 127.5 - 1.0
+    round_trip = (np.asarray(param.to_image(tf.constant(param.from_image(x))))[0] + 1.0) * 127.5
+    np.testing.assert_allclose(round_trip, digit.astype(np.float32), atol=1.0)
 
     inp = keras.Input((12, 12, 1))
     x = keras.layers.Conv2D(2, 3, name="conv")(inp)
@@ -312,3 +313,72 @@ def test_volumes_are_maximised_without_the_blur():
     result = nbinterp.maximize(model, ("channel", "c3d", 1), steps=6, blur_every=2, progress=False)
     assert result.image.shape == (6, 6, 6, 1) and result.steps_done == 6
     assert np.all(np.isfinite(result.image))
+
+
+def test_a_composite_objective_is_the_weighted_sum_of_its_parts(model, digit):
+    """Value and input gradient of Channel + 0.5 * Class - DeepDream equal the sum of the separate ones."""
+    parts = [(1.0, mx.Channel("conv3", 5)), (0.5, mx.Class(3)), (-1.0, mx.DeepDream("conv2")), (2.0, mx.Neuron("conv2", 1, (4, 4)))]
+    composite = mx.Channel("conv3", 5) + 0.5 * mx.Class(3) - mx.DeepDream("conv2") + mx.Neuron("conv2", 1, (4, 4)) * 2
+    assert composite == mx.Sum(tuple(parts))
+    x = tf.constant(digit.astype(np.float32)[None])
+
+    def value_and_gradient(objective):
+        f = mx.objective_function(model, objective)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            value = f(x)
+        return float(value), tape.gradient(value, x).numpy()
+
+    value, grad = value_and_gradient(composite)
+    separate = [(w, value_and_gradient(o)) for w, o in parts]
+    assert value == pytest.approx(sum(w * v for w, (v, _) in separate), rel=1e-5)
+    expected = sum(w * g for w, (_, g) in separate)
+    assert np.abs(expected).max() > 0
+    np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
+
+
+def test_a_composite_objective_rises_under_maximize(model):
+    objective = mx.Channel("conv3", 5) + 0.5 * mx.Class(3)
+    res = nbinterp.maximize(model, objective, steps=20, **quiet())
+    assert res.target == objective and res.objective[-3:].mean() > res.objective[:3].mean()
+    assert sum([mx.Class(1), mx.Class(2)]) == mx.Class(1) + mx.Class(2)
+    with pytest.raises(InvalidInputError):
+        mx.Class(1) * float("nan")
+    with pytest.raises(TypeError):
+        mx.Class(1) + 2
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [dict(steps=0), dict(steps=2.5), dict(lr=float("nan")), dict(lr=float("inf")), dict(l2=-1.0),
+     dict(jitter=-1), dict(blur_sigma=float("nan")), dict(octave_scale=0.5), dict(input_range=(0.0, float("inf"))),
+     dict(seed=1.5), dict(steps=True)],
+)
+def test_maximize_refuses_bad_settings(model, bad):
+    with pytest.raises(InvalidInputError):
+        nbinterp.maximize(model, 1, **quiet(**bad))
+
+
+def test_the_options_table_matches_the_signature():
+    import inspect
+
+    signature = inspect.signature(mx.maximize).parameters
+    for option in mx.MAXIMIZE_OPTIONS:
+        assert signature[option.name].default == option.default, option.name
+        assert option.check(option.default) == option.default
+    offered = [o.name for o in mx.MAXIMIZE_OPTIONS if o.ui is not None]
+    assert offered == ["steps", "lr", "l2", "jitter", "blur_every"]
+    labels = {o.name: o.label for o in mx.MAXIMIZE_OPTIONS}
+    assert labels["l2"] == "L2 penalty" and labels["blur_every"] == "blur every N steps"
+
+
+def test_units_import_no_widgets():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, nbinterp.units.maximize, nbinterp.units.top_activations, nbinterp.units.reconstruct, "
+        "nbinterp.units.receptive_field, nbinterp.display; print('ipywidgets' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]

@@ -262,3 +262,23 @@ def test_strategy_scan_equals_single_device_scan():
     proc = subprocess.run([sys.executable, "-c", STRATEGY_SCRIPT], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().endswith("OK 2")
+
+
+def test_layer_output_shape_without_a_static_shape_runs_the_model_once():
+    import dataclasses
+
+    from nbinterp.errors import NotSupportedError
+    from nbinterp.units._common import UnitModel, layer_output_shape
+
+    def build(size):
+        inp = keras.Input((size, size, 1))
+        return keras.Model(inp, keras.layers.Conv2D(2, 3, name="conv")(inp))
+
+    known = UnitModel(build(8))
+    entry = known.plan.resolve("conv")
+    assert layer_output_shape(known, entry) == (None, 6, 6, 2)  # the graph's static shape
+    nodeless = dataclasses.replace(entry, node=None)
+    assert layer_output_shape(known, nodeless) == (None, 6, 6, 2)  # measured on one zero input
+    unknown = UnitModel(build(None))
+    with pytest.raises(NotSupportedError):
+        layer_output_shape(unknown, dataclasses.replace(unknown.plan.resolve("conv"), node=None))

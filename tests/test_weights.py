@@ -23,7 +23,7 @@ from nbinterp.weights import (
     histogram,
     summary_stats,
 )
-from nbinterp.weights.filter_mosaic import diverging_colors, filter_change_mosaics, filter_mosaic
+from nbinterp.render.filters import diverging_colors, kernel_bank, kernel_change_banks
 
 
 # ---------------------------------------------------------------------------- models
@@ -387,7 +387,7 @@ def test_conv1d_model_history_and_filters():
     assert history.first_conv_layer() == "conv1d"
     kernel = history[-1]["conv1d/kernel"]
     assert kernel.shape == (5, 2, 3)
-    before, after, diff = filter_change_mosaics(history[0]["conv1d/kernel"], kernel)
+    before, after, diff = kernel_change_banks(history[0]["conv1d/kernel"], kernel, mode="slices")
     assert before.tile_shape == (1, 5) and before.total == 6 and before.grid == (3, 2)
     assert diff.scale == pytest.approx(np.abs(kernel - history[0]["conv1d/kernel"]).max())
     assert not history.compare().identical
@@ -473,11 +473,11 @@ def test_checkpoint_errors(tmp_path):
         WeightHistory.from_checkpoints([tmp_path / "m.keras"], model=conv2d_model(filters=6))
 
 
-# ---------------------------------------------------------------------------- filter mosaics
+# ---------------------------------------------------------------------------- kernel banks
 def test_single_channel_mosaic_tiles_are_the_kernels_in_the_diverging_map():
     rng = np.random.default_rng(0)
     kernel = rng.normal(size=(3, 3, 1, 5))
-    mosaic = filter_mosaic(kernel, min_tile_px=3, gap=1)
+    mosaic = kernel_bank(kernel, min_tile_px=3, gap=1)
     assert mosaic.zoom == 1 and mosaic.grid == (2, 3) and mosaic.image.dtype == np.uint8
     assert mosaic.image.shape == (2 * 3 + 3, 3 * 3 + 4, 3)
     scale = np.abs(kernel).max()
@@ -490,11 +490,11 @@ def test_single_channel_mosaic_tiles_are_the_kernels_in_the_diverging_map():
 def test_rgb_mosaic_maps_zero_to_grey_and_difference_of_equal_kernels_is_white():
     kernel = np.zeros((2, 2, 3, 4))
     kernel[0, 0, 0, 0] = 1.0
-    mosaic = filter_mosaic(kernel, min_tile_px=2, gap=0)
+    mosaic = kernel_bank(kernel, min_tile_px=2, gap=0)
     assert mosaic.rgb and mosaic.grid == (2, 2)
     np.testing.assert_array_equal(mosaic.image[0, 0], [255, 128, 128])
     np.testing.assert_array_equal(mosaic.image[1, 1], [128, 128, 128])
-    _, _, diff = filter_change_mosaics(kernel, kernel, gap=0)
+    _, _, diff = kernel_change_banks(kernel, kernel, gap=0)
     assert not diff.rgb and diff.grid == (4, 3)
     white = diverging_colors(np.zeros(1), 1.0)[0]
     assert white.min() > 240  # zero is (near) white
@@ -506,9 +506,9 @@ def test_rgb_mosaic_maps_zero_to_grey_and_difference_of_equal_kernels_is_white()
 
 def test_mosaic_rejects_non_kernels():
     with pytest.raises(InvalidInputError):
-        filter_mosaic(np.zeros((3, 3)))
+        kernel_bank(np.zeros((3, 3)))
     with pytest.raises(InvalidInputError):
-        filter_mosaic(np.zeros((3, 3, 2, 2)), rgb=True)
+        kernel_bank(np.zeros((3, 3, 2, 2)), mode="rgb")
 
 
 def test_weights_package_imports_no_widgets():
@@ -518,6 +518,40 @@ def test_weights_package_imports_no_widgets():
     code = "import sys, nbinterp.weights; print('ipywidgets' in sys.modules, 'bqplot' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_weights_modules_import_each_other_without_cycles_and_only_at_the_top():
+    """The package's internal imports form a DAG, and none is hidden inside a function."""
+    import ast
+    from pathlib import Path
+
+    import nbinterp.weights
+
+    folder = Path(nbinterp.weights.__file__).parent
+    graph = {}
+    for path in folder.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        top = set(tree.body)
+        graph[path.stem] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert node in top, f"{path.name} imports {node.module} inside a function"
+                if node.level == 1 and node.module:
+                    graph[path.stem].add(node.module.split(".")[0])
+    done, visiting = set(), []
+
+    def visit(name):
+        assert name not in visiting, f"import cycle: {' -> '.join(visiting + [name])}"
+        if name not in done:
+            visiting.append(name)
+            for other in graph.get(name, ()):
+                visit(other)
+            visiting.pop()
+            done.add(name)
+
+    for name in graph:
+        visit(name)
+    assert "history" not in graph["checkpoints"] | graph["compare"]
 
 
 def test_public_names_resolve_from_the_package():

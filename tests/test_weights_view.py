@@ -1,7 +1,6 @@
 """Headless checks of the weight views: moving the controls updates the
 bqplot marks with exactly the backend's numbers."""
 
-import io
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -9,10 +8,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import numpy as np
 import pytest
-from PIL import Image
 
 from nbinterp.weights import SnapshotCallback, WeightHistory, compare_weights
-from nbinterp.weights.filter_mosaic import BACKGROUND, diverging_colors
+from nbinterp.render.filters import BACKGROUND, diverging_colors
 from nbinterp.widgets.weights_view import POOLED, WeightComparisonView, WeightHistoryView
 
 
@@ -37,10 +35,6 @@ def history():
         callbacks=[callback],
     )
     return callback.history
-
-
-def png_shape(data):
-    return np.asarray(Image.open(io.BytesIO(data))).shape
 
 
 def test_history_view_marks_follow_layer_dropdown_and_snapshot_slider(history):
@@ -88,17 +82,19 @@ def test_history_view_filter_grids(history):
     view = history.show()
     assert view.filter_layer == "conv1"
     assert (view.from_dropdown.value, view.to_dropdown.value) == (0, 3)
-    before, after, diff = view.filter_mosaics
-    for image, mosaic in zip(view.filter_images, view.filter_mosaics):
-        assert png_shape(image.value) == mosaic.image.shape
+    before, after, diff = view.filter_banks
+    for canvas, bank in zip(view.filter_canvases, view.filter_banks):
+        np.testing.assert_array_equal(canvas.image, bank.image)
+        assert len(canvas.regions) == bank.shown
     assert before.rgb and after.rgb and not diff.rgb
-    np.testing.assert_array_equal(before.image, np.asarray(Image.open(io.BytesIO(view.filter_images[0].value))))
+    assert view.filter_canvases[0].regions[2]["title"] == "filter 2"
+    assert view.filter_canvases[2].regions[4]["title"] == "filter 1, input channel 1"
     np.testing.assert_allclose(diff.scale, np.abs(history[3]["conv1/kernel"] - history[0]["conv1/kernel"]).max())
     view.from_dropdown.value = 3  # the same snapshot twice: no difference at all
-    same = view.filter_mosaics[2].image
+    same = view.filter_banks[2].image
     tiles = np.any(same != BACKGROUND, axis=-1)  # the gaps between tiles are dark grey
     assert np.all(same[tiles] == diverging_colors(np.zeros(1), 1.0)[0])  # every tile pixel white
-    assert "epoch 3" in view.filter_captions[0].value
+    assert "epoch 3" in view.filter_canvases[0].label
 
 
 def test_view_of_a_model_without_convolutions_has_no_filter_section():
@@ -107,7 +103,7 @@ def test_view_of_a_model_without_convolutions_has_no_filter_section():
     model = keras.Model(x, keras.layers.Dense(1, name="only")(keras.layers.Dense(4, name="first")(x)))
     history = WeightHistory.from_models([model, model], labels=["a", "b"])
     view = history.show()
-    assert view.filter_layer is None and view.filter_images == ()
+    assert view.filter_layer is None and view.filter_canvases == ()
     assert view.layer_dropdown.value == "first"
     np.testing.assert_array_equal(view.histogram_lines.y, history.histogram("first").counts)
     assert view.histogram_lines.y.shape == (2, 10)  # 24 weights: the automatic bin count's minimum
@@ -118,7 +114,7 @@ def test_layer_names_and_labels_are_shown_as_text(history):
     for snap in history:
         copy.add(snap.arrays, label="<img src=x onerror=alert(1)>", step=snap.step)
     view = copy.show()
-    texts = [view.summary_label.value, view.snapshot_slider.label, *(c.value for c in view.filter_captions)]
+    texts = [view.summary_label.value, view.snapshot_slider.label, *(c.label for c in view.filter_canvases)]
     assert any("<img" in t for t in texts)  # Label widgets display it literally
     html_widgets = [w for w in _walk(view) if type(w).__name__ == "HTML"]
     assert html_widgets == []  # nothing in the history view is interpreted as HTML

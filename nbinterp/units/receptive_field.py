@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..errors import InputShapeError, NotSupportedError
-from ._common import Target, cached_function
+from ._common import UnitModel, cached_function
 
 __all__ = ["ReceptiveField", "receptive_field", "empirical_receptive_field"]
 
@@ -233,15 +233,15 @@ def _pairs(value, rank):
     return tuple((v, v) if isinstance(v, int) else tuple(v) for v in value)
 
 
-def _layer_key(target, layer):
-    entry = target.plan.resolve(layer)
-    return entry, target.plan.output_key(entry.path)
+def _layer_key(unit_model, layer):
+    entry = unit_model.plan.resolve(layer)
+    return entry, unit_model.plan.output_key(entry.path)
 
 
-def analytic_bounds(target, layer, position, walker=None):
+def analytic_bounds(unit_model, layer, position, walker=None):
     """Half-open bounds from the graph walk, or None when the walk cannot handle a step."""
-    entry, key = _layer_key(target, layer)
-    walker = walker or _Walker(target.plan)
+    entry, key = _layer_key(unit_model, layer)
+    walker = walker or _Walker(unit_model.plan)
     position = tuple(int(p) for p in position)
     try:
         out_shape = walker.shape(key)
@@ -259,20 +259,20 @@ def analytic_bounds(target, layer, position, walker=None):
     return tuple((lo, hi + 1) for lo, hi in bounds)
 
 
-def field_finder(target, layer, input_shape=None):
+def field_finder(unit_model, layer, input_shape=None):
     """A function ``position -> ReceptiveField`` for one layer, reusing one graph walk."""
-    walker = _Walker(target.plan)
+    walker = _Walker(unit_model.plan)
     cache = {}
 
     def find(position):
         position = tuple(int(p) for p in position)
         hit = cache.get(position)
         if hit is None:
-            bounds = analytic_bounds(target, layer, position, walker)
+            bounds = analytic_bounds(unit_model, layer, position, walker)
             if bounds is not None:
                 hit = ReceptiveField(bounds, "analytic")
             else:
-                hit = empirical_receptive_field(target, layer, position, input_shape=input_shape)
+                hit = empirical_receptive_field(unit_model, layer, position, input_shape=input_shape)
             cache[position] = hit
         return hit
 
@@ -287,11 +287,11 @@ def receptive_field(model, layer, position, input_shape=None, preprocess=None) -
     ``input_shape`` (one example) is needed only when the model's input has
     unknown sizes and the field has to be measured.
     """
-    target = model if isinstance(model, Target) else Target(model, preprocess)
-    bounds = analytic_bounds(target, layer, position)
+    unit_model = model if isinstance(model, UnitModel) else UnitModel(model, preprocess)
+    bounds = analytic_bounds(unit_model, layer, position)
     if bounds is not None:
         return ReceptiveField(bounds, "analytic")
-    return empirical_receptive_field(target, layer, position, input_shape=input_shape)
+    return empirical_receptive_field(unit_model, layer, position, input_shape=input_shape)
 
 
 def empirical_receptive_field(model, layer, position, input_shape=None, trials=4, seed=0) -> ReceptiveField:
@@ -301,12 +301,12 @@ def empirical_receptive_field(model, layer, position, input_shape=None, trials=4
     activation function is replaced by the identity, and the support is the
     union over ``trials`` random normal inputs.
     """
-    target = model if isinstance(model, Target) else Target(model)
-    entry, key = _layer_key(target, layer)
-    shape = tuple(input_shape) if input_shape is not None else target.input_shape
-    if len(shape) != len(target.input_shape) or any(d is None for d in shape):
+    unit_model = model if isinstance(model, UnitModel) else UnitModel(model)
+    entry, key = _layer_key(unit_model, layer)
+    shape = tuple(input_shape) if input_shape is not None else unit_model.input_shape
+    if len(shape) != len(unit_model.input_shape) or any(d is None for d in shape):
         raise NotSupportedError("the model input has unknown sizes: pass input_shape= to measure a receptive field")
-    plan = target.plan
+    plan = unit_model.plan
 
     def build():
         def grad(x, pos):
@@ -321,12 +321,12 @@ def empirical_receptive_field(model, layer, position, input_shape=None, trials=4
 
         return tf.function(grad, reduce_retracing=True, autograph=False)
 
-    fn = cached_function(target.model, ("empirical_rf", entry.path), build)
+    fn = cached_function(unit_model.model, ("empirical_rf", entry.path), build)
     rng = np.random.default_rng(seed)
     pos = np.asarray(position, dtype=np.int32).reshape(-1)
     support = np.zeros(shape[:-1], dtype=bool)
     for _ in range(trials):
-        x = rng.standard_normal((1,) + shape).astype(target.input_dtype)
+        x = rng.standard_normal((1,) + shape).astype(unit_model.input_dtype)
         g = np.asarray(fn(tf.constant(x), tf.constant(pos)))[0]
         support |= np.any(g != 0, axis=-1)
     if not support.any():

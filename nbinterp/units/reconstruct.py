@@ -34,7 +34,7 @@ import tensorflow as tf
 from ..errors import InputShapeError, InvalidInputError, check_index
 from ..core.graph import ACTIVATION_LAYERS
 from ..core.inputs import to_numpy, as_batch
-from ._common import Target, cached_function, channel_unit, output_grid
+from ._common import UnitModel, cached_function, channel_unit, output_grid
 
 __all__ = ["reconstruct", "strongest_position", "METHODS"]
 
@@ -86,26 +86,26 @@ def _override_for(method):
     return override
 
 
-def _one_image(target, image, preprocess):
+def _one_image(unit_model, image, preprocess):
     raw = to_numpy(image)
-    x = as_batch(raw, target.input_shape, target.input_dtype, preprocess)
+    x = as_batch(raw, unit_model.input_shape, unit_model.input_dtype, preprocess)
     if len(x) != 1:
         raise InputShapeError(f"reconstruct takes one image, got a batch of {len(x)}")
     return raw, x
 
 
-def _channel_map_function(target, entry, key):
-    plan = target.plan
+def _channel_map_function(unit_model, entry, key):
+    plan = unit_model.plan
 
     def build():
         def channel_map(x, channel):
             (out,) = plan.run([x], [key])
             return tf.gather(out[0], channel, axis=-1)
 
-        spec = tf.TensorSpec((1,) + target.input_shape, tf.as_dtype(target.input_dtype))
+        spec = tf.TensorSpec((1,) + unit_model.input_shape, tf.as_dtype(unit_model.input_dtype))
         return tf.function(channel_map, input_signature=[spec, tf.TensorSpec([], tf.int32)], autograph=False)
 
-    return cached_function(target.model, ("channel_map", entry.path), build)
+    return cached_function(unit_model.model, ("channel_map", entry.path), build)
 
 
 def strongest_position(model, layer, channel, image, preprocess=None):
@@ -113,22 +113,22 @@ def strongest_position(model, layer, channel, image, preprocess=None):
 
     The first such position in row-major order; ``()`` for layers without spatial axes.
     """
-    target = Target(model, preprocess)
-    entry, key, shape, channel = channel_unit(target, layer, channel)
-    _, x = _one_image(target, image, target.preprocess)
-    return _argmax_position(target, entry, key, channel, x)
+    unit_model = UnitModel(model, preprocess)
+    entry, key, shape, channel = channel_unit(unit_model, layer, channel)
+    _, x = _one_image(unit_model, image, unit_model.preprocess)
+    return _argmax_position(unit_model, entry, key, channel, x)
 
 
-def _argmax_position(target, entry, key, channel, x):
-    fn = _channel_map_function(target, entry, key)
+def _argmax_position(unit_model, entry, key, channel, x):
+    fn = _channel_map_function(unit_model, entry, key)
     values = np.asarray(fn(tf.convert_to_tensor(x), tf.constant(channel, tf.int32)))
     if values.ndim == 0:
         return ()
     return tuple(int(i) for i in np.unravel_index(int(np.argmax(values)), values.shape))
 
 
-def _gradient_function(target, entry, key, method, rank):
-    plan = target.plan
+def _gradient_function(unit_model, entry, key, method, rank):
+    plan = unit_model.plan
     override = _override_for(method)
 
     def build():
@@ -140,10 +140,10 @@ def _gradient_function(target, entry, key, method, rank):
                 unit = tf.gather_nd(out[0], where[None])[0]
             return tape.gradient(unit, x), unit
 
-        spec = tf.TensorSpec((1,) + target.input_shape, tf.as_dtype(target.input_dtype))
+        spec = tf.TensorSpec((1,) + unit_model.input_shape, tf.as_dtype(unit_model.input_dtype))
         return tf.function(unit_gradient, input_signature=[spec, tf.TensorSpec([rank], tf.int32)], autograph=False)
 
-    return cached_function(target.model, ("reconstruct", entry.path, method), build)
+    return cached_function(unit_model.model, ("reconstruct", entry.path, method), build)
 
 
 def reconstruct(model, layer, channel, image, method="deconvnet", position=None, preprocess=None) -> np.ndarray:
@@ -158,20 +158,20 @@ def reconstruct(model, layer, channel, image, method="deconvnet", position=None,
     """
     if method not in _RULES:
         raise InvalidInputError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    target = Target(model, preprocess)
-    entry, key, shape, channel = channel_unit(target, layer, channel)
-    raw, x = _one_image(target, image, target.preprocess)
+    unit_model = UnitModel(model, preprocess)
+    entry, key, shape, channel = channel_unit(unit_model, layer, channel)
+    raw, x = _one_image(unit_model, image, unit_model.preprocess)
     spatial = tuple(shape[1:-1])
     if position is None:
-        position = _argmax_position(target, entry, key, channel, x)
+        position = _argmax_position(unit_model, entry, key, channel, x)
     position = tuple(int(p) for p in np.asarray(position).reshape(-1))
     if len(position) != len(spatial):
         raise InvalidInputError(
             f"layer {entry.path!r} has {len(spatial)} spatial axes {spatial}; position {position!r} does not match"
         )
-    spatial = output_grid(target, key, x, shape)
+    spatial = output_grid(unit_model, key, x, shape)
     position = tuple(check_index(p, n, f"position on axis {a}") for a, (p, n) in enumerate(zip(position, spatial)))
-    fn = _gradient_function(target, entry, key, method, len(spatial) + 1)
+    fn = _gradient_function(unit_model, entry, key, method, len(spatial) + 1)
     grad, _ = fn(tf.convert_to_tensor(x), tf.constant([channel, *position], tf.int32))
     grad = np.asarray(grad, np.float32)[0]
     if raw.size == grad.size:

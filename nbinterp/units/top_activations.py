@@ -30,7 +30,8 @@ import tensorflow as tf
 
 from ..errors import InputShapeError, InvalidInputError
 from ..core.inputs import fits_shape, to_numpy, as_batch
-from ._common import Progress, Target, cached_function, cancel_requested, cancelled, channel_unit, output_grid
+from .. import display
+from ._common import UnitModel, cached_function, cancel_requested, cancelled, channel_unit, output_grid
 from .receptive_field import field_finder
 
 __all__ = ["TopActivations", "top_activations", "iter_batches"]
@@ -65,8 +66,8 @@ class TopActivations:
         return len(self.scores)
 
 
-def _scan_function(target, entry, key, strategy):
-    plan = target.plan
+def _scan_function(unit_model, entry, key, strategy):
+    plan = unit_model.plan
 
     def scan(x, channel):
         (out,) = plan.run([x], [key])
@@ -76,12 +77,12 @@ def _scan_function(target, entry, key, strategy):
 
     if strategy is None:
         def build():
-            spec = tf.TensorSpec((None,) + target.input_shape, tf.as_dtype(target.input_dtype))
+            spec = tf.TensorSpec((None,) + unit_model.input_shape, tf.as_dtype(unit_model.input_dtype))
             fn = tf.function(scan, autograph=False)
             # the concrete function skips tf.function's per-call signature matching
             return fn.get_concrete_function(spec, tf.TensorSpec([], tf.int32))
 
-        fn = cached_function(target.model, ("top_activations", entry.path), build)
+        fn = cached_function(unit_model.model, ("top_activations", entry.path), build)
         return lambda x, channel: fn(tf.convert_to_tensor(x), channel)
 
     def build_distributed():
@@ -91,7 +92,7 @@ def _scan_function(target, entry, key, strategy):
 
         return step
 
-    step = cached_function(target.model, ("top_activations", entry.path, id(strategy)), build_distributed)
+    step = cached_function(unit_model.model, ("top_activations", entry.path, id(strategy)), build_distributed)
     replicas = strategy.num_replicas_in_sync
 
     def distributed(x, channel):
@@ -206,8 +207,8 @@ def top_activations(
     stops before the next batch and raises :class:`~nbinterp.errors.CancelledError`
     whose ``.partial`` holds the top-k of the examples seen so far.
     """
-    target = Target(model, preprocess)
-    entry, key, out_shape, channel = channel_unit(target, layer, channel)
+    unit_model = UnitModel(model, preprocess)
+    entry, key, out_shape, channel = channel_unit(unit_model, layer, channel)
     k = int(k)
     if k < 1:
         raise InvalidInputError(f"k must be at least 1, got {k}")
@@ -215,12 +216,12 @@ def top_activations(
     if batch_size < 1:
         raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
     spatial_rank = max(len(out_shape) - 2, 0)
-    scan = _scan_function(target, entry, key, strategy)
+    scan = _scan_function(unit_model, entry, key, strategy)
     channel_t = tf.constant(channel, tf.int32)
 
-    expected = target.input_shape
+    expected = unit_model.input_shape
     total = _total_examples(data, expected)
-    bar = Progress(total, f"top {k}", enabled=progress)
+    bar = display.progress(total, f"top {k}", enabled=progress)
     top_scores = np.zeros(0, np.float32)
     top_indices = np.zeros(0, np.int64)
     top_args = np.zeros(0, np.int64)
@@ -231,14 +232,14 @@ def top_activations(
 
     def finish(complete):
         return _result(
-            target, entry, channel, top_images, top_scores, top_indices, top_args, grid,
+            unit_model, entry, channel, top_images, top_scores, top_indices, top_args, grid,
             spatial_rank, first_shape, patches, seen, complete,
         )
 
     def prepare(raw):
         if len(raw) == 0:
             return None
-        x = as_batch(raw, expected, target.input_dtype, target.preprocess)
+        x = as_batch(raw, expected, unit_model.input_dtype, unit_model.preprocess)
         if len(raw) != len(x):  # pragma: no cover - as_batch keeps the batch size
             raise InputShapeError("a batch changed size in preprocessing")
         return x
@@ -256,7 +257,7 @@ def top_activations(
             scores = np.asarray(scores, np.float32)
             args = np.asarray(args, np.int64)
             if grid is None:
-                grid = output_grid(target, key, x, out_shape)
+                grid = output_grid(unit_model, key, x, out_shape)
             n = len(scores)
             cand_scores = np.concatenate([top_scores, scores])
             cand_indices = np.concatenate([top_indices, np.arange(seen, seen + n, dtype=np.int64)])
@@ -282,7 +283,7 @@ def top_activations(
     return finish(True)
 
 
-def _result(target, entry, channel, images, scores, indices, args, grid, spatial_rank, input_shape, want_patches, seen, complete):
+def _result(unit_model, entry, channel, images, scores, indices, args, grid, spatial_rank, input_shape, want_patches, seen, complete):
     count = len(scores)
     if grid is None:
         grid = ()
@@ -296,7 +297,7 @@ def _result(target, entry, channel, images, scores, indices, args, grid, spatial
     patch_list = [] if want_patches else None
     if count:
         spatial = tuple(input_shape[:-1])
-        find = field_finder(target, entry.path, input_shape=input_shape)
+        find = field_finder(unit_model, entry.path, input_shape=input_shape)
         for i in range(count):
             field = find(positions[i])
             method = field.method

@@ -7,14 +7,16 @@
 * :func:`compare_weights` - per-layer change between two models or snapshots.
 * :func:`histogram` / :func:`summary_stats` - the numbers behind the plots.
 
-Pure numpy/Keras: nothing here imports ipywidgets until a view is asked for.
+Pure numpy/Keras: views are reached through :func:`nbinterp.display.show`, so
+nothing here imports ipywidgets until one is asked for.
 """
 
 from .callback import SnapshotBudgetWarning, SnapshotCallback
 from .checkpoints import CheckpointError
 from .compare import WeightChange, WeightComparison, compare_weights
 from .histograms import DEFAULT_NEAR_ZERO_EPS, Histogram, SummaryStats, histogram, summary_stats
-from .history import WeightHistory, WeightSnapshot
+from .history import WeightHistory
+from .snapshots import WeightSnapshot
 from .variables import WeightVariable, weight_variables_of
 
 __all__ = [

@@ -24,7 +24,8 @@ import warnings
 import keras
 
 from ..errors import InvalidInputError
-from .history import WeightHistory, copy_weights
+from .history import WeightHistory
+from .snapshots import copy_weights
 from .variables import check_same_architecture, list_weight_variables
 
 __all__ = ["SnapshotCallback", "SnapshotBudgetWarning"]

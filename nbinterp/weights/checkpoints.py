@@ -1,4 +1,4 @@
-"""Reading weight snapshots from Keras checkpoint files.
+"""Reading weight snapshots from Keras checkpoint files: :func:`read_checkpoints`.
 
 * ``.keras`` (a whole model): ``keras.saving.load_model(path, safe_mode=True)``,
   so a file cannot run arbitrary code through a Lambda layer.
@@ -14,9 +14,10 @@ from pathlib import Path
 import keras
 
 from ..errors import ArchitectureMismatchError, InvalidInputError, NbinterpError, NotSupportedError
-from .variables import check_same_architecture, list_weight_variables
+from .snapshots import WeightSnapshot, copy_weights, default_labels, default_steps
+from .variables import check_same_architecture, list_weight_variables, weight_variables_of
 
-__all__ = ["CheckpointError", "checkpoint_kind", "history_from_checkpoints"]
+__all__ = ["CheckpointError", "checkpoint_kind", "read_checkpoints"]
 
 
 class CheckpointError(NbinterpError, ValueError):
@@ -61,10 +62,15 @@ def _clone_template(model):
     return clone
 
 
-def history_from_checkpoints(history_class, paths, model=None, labels=None, steps=None, custom_objects=None):
-    """Implementation of :meth:`WeightHistory.from_checkpoints`."""
-    from .history import _labels_or_default, _steps_or_default, copy_weights
+def read_checkpoints(paths, model=None, labels=None, steps=None, custom_objects=None) -> list[WeightSnapshot]:
+    """One :class:`WeightSnapshot` per checkpoint file, in the order given.
 
+    ``.weights.h5`` files need ``model``, a template whose clone receives the
+    weights. Every checkpoint is checked against one architecture: the
+    template's when ``model`` is given (the snapshots then carry its layer
+    paths), else the first file's. ``labels`` default to the file names
+    without their suffix, ``steps`` to 0, 1, ...
+    """
     if isinstance(paths, (str, Path)):
         paths = [paths]
     paths = [Path(p) for p in paths]
@@ -79,44 +85,54 @@ def history_from_checkpoints(history_class, paths, model=None, labels=None, step
             ".weights.h5 files hold weights but no architecture: pass model=<a model of the same "
             "architecture> so a clone of it can receive them"
         )
-    labels = _labels_or_default(labels if labels is not None else [_default_label(p) for p in paths], len(paths), "")
-    steps = _steps_or_default(steps, len(paths))
+    labels = default_labels(labels if labels is not None else [_default_label(p) for p in paths], len(paths), "")
+    steps = default_steps(steps, len(paths))
 
-    history = history_class.from_model(model) if model is not None else None
+    reference = weight_variables_of(model) if model is not None else None
     clone = None
+    snapshots = []
     for path, kind, label, step in zip(paths, kinds, labels, steps):
         if kind == "keras":
-            try:
-                loaded = keras.saving.load_model(path, custom_objects=custom_objects, compile=False, safe_mode=True)
-            except Exception as exc:
-                raise CheckpointError(f"could not load model file {str(path)!r}: {type(exc).__name__}: {exc}") from exc
+            loaded = _load_model_file(path, custom_objects)
         else:
             if clone is None:
                 clone = _clone_template(model)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                try:
-                    clone.load_weights(path)
-                except ValueError as exc:
-                    raise ArchitectureMismatchError(
-                        f"weights file {str(path)!r} does not fit template model {model.name!r}: {exc}"
-                    ) from exc
-            for warning in caught:
-                if "freshly-initialized" in str(warning.message) or "freshly initialized" in str(warning.message):
-                    # Keras loaded only part of the file and says so in a warning: refuse the half-loaded weights
-                    raise ArchitectureMismatchError(
-                        f"weights file {str(path)!r} does not fit template model {model.name!r}: {warning.message}"
-                    )
-                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+            _load_weights_file(clone, path, model.name)
             loaded = clone
         pairs = list_weight_variables(loaded)
-        if history is None:
-            history = history_class(v for v, _ in pairs)
+        found = tuple(v for v, _ in pairs)
+        if reference is None:
+            reference = found
         check_same_architecture(
-            history.variables,
-            [v for v, _ in pairs],
+            reference,
+            found,
             "the template model" if model is not None else f"checkpoint {str(paths[0])!r}",
             f"checkpoint {str(path)!r}",
         )
-        history.add(copy_weights(pairs), label=label, step=step)
-    return history
+        snapshots.append(WeightSnapshot(reference, copy_weights(pairs), label, step))
+    return snapshots
+
+
+def _load_model_file(path, custom_objects):
+    try:
+        return keras.saving.load_model(path, custom_objects=custom_objects, compile=False, safe_mode=True)
+    except Exception as exc:
+        raise CheckpointError(f"could not load model file {str(path)!r}: {type(exc).__name__}: {exc}") from exc
+
+
+def _load_weights_file(clone, path, template_name):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            clone.load_weights(path)
+        except ValueError as exc:
+            raise ArchitectureMismatchError(
+                f"weights file {str(path)!r} does not fit template model {template_name!r}: {exc}"
+            ) from exc
+    for warning in caught:
+        if "freshly-initialized" in str(warning.message) or "freshly initialized" in str(warning.message):
+            # Keras loaded only part of the file and says so in a warning: refuse the half-loaded weights
+            raise ArchitectureMismatchError(
+                f"weights file {str(path)!r} does not fit template model {template_name!r}: {warning.message}"
+            )
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)

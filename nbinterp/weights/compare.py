@@ -23,9 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InvalidInputError
+from .. import display
+from ..errors import InvalidInputError, UnknownLayerError
 from .histograms import Histogram, histogram
-from .variables import WeightVariable, check_same_architecture, indices_by_layer, list_weight_variables, pooled_indices
+from .snapshots import WeightSnapshot, snapshot_of
+from .variables import WeightVariable, check_same_architecture, indices_by_layer, pooled_indices
 
 __all__ = ["WeightChange", "WeightComparison", "compare_weights"]
 
@@ -124,8 +126,6 @@ class WeightComparison:
         for c in self.by_layer:
             if c.layer_path == layer_path:
                 return c
-        from ..errors import UnknownLayerError
-
         raise UnknownLayerError(layer_path, self.layer_paths)
 
     def most_changed(self, by: str = "relative_change") -> WeightChange:
@@ -146,10 +146,9 @@ class WeightComparison:
         return [{k: getattr(c, k) for k in keys} for c in rows]
 
     def show(self):
-        """An interactive view: change per layer, and before/after histograms."""
-        from ..widgets.weights_view import WeightComparisonView
-
-        return WeightComparisonView(self)
+        """An interactive view: change per layer, and before/after histograms
+        (a :class:`~nbinterp.widgets.weights_view.WeightComparisonView`)."""
+        return display.show(self)
 
     def __repr__(self):
         if self.identical:
@@ -189,13 +188,10 @@ def _fmt(x: float) -> str:
 
 
 def _weights_of(thing, role):
-    from .history import WeightSnapshot, copy_weights
-
+    if hasattr(thing, "layers") and hasattr(thing, "weights"):
+        thing = snapshot_of(thing, getattr(thing, "name", role))
     if isinstance(thing, WeightSnapshot):
         return thing.variables, thing.arrays, thing.label
-    if hasattr(thing, "layers") and hasattr(thing, "weights"):
-        pairs = list_weight_variables(thing)
-        return tuple(v for v, _ in pairs), copy_weights(pairs), getattr(thing, "name", role)
     raise InvalidInputError(f"{role} must be a keras.Model or a WeightSnapshot, got {type(thing).__name__}")
 
 

@@ -13,64 +13,19 @@ variables, pools all of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 
+from .. import display
 from ..errors import InvalidInputError, UnknownLayerError, check_index
+from .checkpoints import read_checkpoints
+from .compare import WeightComparison, compare_weights
 from .histograms import DEFAULT_NEAR_ZERO_EPS, Histogram, SummaryStats, histogram, summary_stats
+from .snapshots import WeightSnapshot, copy_weights, default_labels, default_steps
 from .variables import WeightVariable, check_same_architecture, indices_by_layer, list_weight_variables, pooled_indices
 
-__all__ = ["WeightSnapshot", "WeightHistory", "copy_weights"]
-
-
-def copy_weights(pairs) -> tuple[np.ndarray, ...]:
-    """Host copies of the variables in ``[(WeightVariable, variable), ...]``."""
-    arrays = []
-    for _, variable in pairs:
-        array = variable.numpy()  # TensorFlow hands back a fresh host array
-        if not isinstance(array, np.ndarray) or not array.flags.owndata:
-            array = np.array(array, copy=True)
-        arrays.append(array)
-    return tuple(arrays)
-
-
-@dataclass(frozen=True, eq=False)
-class WeightSnapshot:
-    """The values of every weight variable of a model at one moment."""
-
-    variables: tuple  # of WeightVariable, shared by all snapshots of a history
-    arrays: tuple  # of numpy arrays, aligned with ``variables``
-    label: str
-    step: int | float
-    _index: dict = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self):
-        if len(self.arrays) != len(self.variables):
-            raise InvalidInputError(
-                f"snapshot {self.label!r} has {len(self.arrays)} arrays for {len(self.variables)} variables"
-            )
-        object.__setattr__(self, "_index", {v.key: i for i, v in enumerate(self.variables)})
-
-    @property
-    def nbytes(self) -> int:
-        return int(sum(a.nbytes for a in self.arrays))
-
-    def __getitem__(self, key) -> np.ndarray:
-        """The array of one variable, by key ``"layer_path/name"`` or position."""
-        if isinstance(key, (int, np.integer)):
-            return self.arrays[check_index(key, len(self.arrays), "variable index")]
-        try:
-            return self.arrays[self._index[key]]
-        except KeyError:
-            raise UnknownLayerError(key, list(self._index)) from None
-
-    def items(self):
-        return zip(self.variables, self.arrays)
-
-    def __repr__(self):
-        return f"WeightSnapshot(label={self.label!r}, step={self.step!r}, {len(self.arrays)} variables, {self.nbytes} bytes)"
+__all__ = ["WeightHistory"]
 
 
 class WeightHistory:
@@ -102,8 +57,8 @@ class WeightHistory:
         models = list(models)
         if not models:
             raise InvalidInputError("from_models needs at least one model")
-        labels = _labels_or_default(labels, len(models), "model")
-        steps = _steps_or_default(steps, len(models))
+        labels = default_labels(labels, len(models), "model")
+        steps = default_steps(steps, len(models))
         history = cls.from_model(models[0])
         for i, (model, label, step) in enumerate(zip(models, labels, steps)):
             history.record(model, label=label, step=step, what=f"model #{i} ({model.name!r})")
@@ -120,9 +75,11 @@ class WeightHistory:
         checkpoint is checked against its architecture and layer paths come
         from it. ``labels`` default to the file names.
         """
-        from .checkpoints import history_from_checkpoints
-
-        return history_from_checkpoints(cls, paths, model=model, labels=labels, steps=steps, custom_objects=custom_objects)
+        snapshots = read_checkpoints(paths, model=model, labels=labels, steps=steps, custom_objects=custom_objects)
+        history = cls(snapshots[0].variables)
+        for snapshot in snapshots:
+            history.add(snapshot.arrays, label=snapshot.label, step=snapshot.step)
+        return history
 
     def record(self, model, label=None, step=None, what=None) -> WeightSnapshot:
         """Copy ``model``'s current weights into a new snapshot at the end."""
@@ -246,10 +203,8 @@ class WeightHistory:
         (see :func:`nbinterp.weights.summary_stats` for what "near zero" means)."""
         return summary_stats(self.series(layer_path, variable), eps=eps, relative=relative)
 
-    def compare(self, before=0, after=-1, bins="auto"):
+    def compare(self, before=0, after=-1, bins="auto") -> WeightComparison:
         """:func:`~nbinterp.weights.compare_weights` between two snapshots (default: first and last)."""
-        from .compare import compare_weights
-
         return compare_weights(self[before], self[after], bins=bins)
 
     def first_conv_layer(self) -> str | None:
@@ -261,10 +216,9 @@ class WeightHistory:
 
     # ---------------------------------------------------------------- display
     def show(self, **kwargs):
-        """An interactive view: histograms over time, summary statistics, filters."""
-        from ..widgets.weights_view import WeightHistoryView
-
-        return WeightHistoryView(self, **kwargs)
+        """An interactive view: histograms over time, summary statistics, filters
+        (a :class:`~nbinterp.widgets.weights_view.WeightHistoryView`; ``kwargs`` go to it)."""
+        return display.show(self, **kwargs)
 
     def __repr__(self):
         layers = len(self._layer_paths)
@@ -273,21 +227,3 @@ class WeightHistory:
             f"{layers} layers, {self.nbytes / 2**20:.1f} MiB; labels={self.labels[:3]}"
             + ("...)" if len(self.snapshots) > 3 else ")")
         )
-
-
-def _labels_or_default(labels, n, stem):
-    if labels is None:
-        return [f"{stem} {i}" for i in range(n)]
-    labels = [str(label) for label in labels]
-    if len(labels) != n:
-        raise InvalidInputError(f"got {len(labels)} labels for {n} snapshots")
-    return labels
-
-
-def _steps_or_default(steps, n):
-    if steps is None:
-        return list(range(n))
-    steps = list(steps)
-    if len(steps) != n:
-        raise InvalidInputError(f"got {len(steps)} steps for {n} snapshots")
-    return steps

@@ -1,10 +1,12 @@
 """Views of weights through training: histograms over time, summary
 statistics, first-layer filters, and a before/after comparison.
 
-The numbers come from :mod:`nbinterp.weights`; this module only lays out
-controls and charts. Text that comes from the model (layer names, snapshot
-labels) goes into Label/Dropdown widgets or bqplot marks, which show it as
-text, never as HTML.
+The numbers come from :mod:`nbinterp.weights` and the filter pictures from
+:func:`nbinterp.render.filters.kernel_change_banks`, drawn on
+:class:`~nbinterp.widgets.canvas.ImageCanvas` widgets; this module only lays
+out controls and charts. Text that comes from the model (layer names,
+snapshot labels) goes into Label/Dropdown widgets, canvas labels and tooltips
+or bqplot marks, which show it as text, never as HTML.
 """
 
 from __future__ import annotations
@@ -13,14 +15,37 @@ import bqplot
 import ipywidgets as widgets
 import numpy as np
 
-from ..render import to_png
-from ..weights.filter_mosaic import filter_change_mosaics, sequential_colors
+from ..errors import InvalidInputError
+from ..render import colorize
+from ..render.filters import kernel_change_banks
 from ..weights.histograms import DEFAULT_NEAR_ZERO_EPS
+from .canvas import ImageCanvas
 
 __all__ = ["WeightHistoryView", "WeightComparisonView"]
 
 POOLED = "all trainable"
 _HIGHLIGHT = "#d62728"
+MAX_FILTER_TILES = 256
+
+
+def sequential_colors(n: int) -> list[str]:
+    """``n`` hex colours ordered from dark purple (first) to yellow (last), for one line per snapshot."""
+    if n <= 0:
+        return []
+    positions = np.linspace(0.0, 1.0, n) if n > 1 else np.array([1.0])
+    rgb = colorize(positions, "viridis", vmin=0.0, vmax=1.0)
+    return ["#" + "".join(f"{int(x):02x}" for x in row) for row in rgb]
+
+
+def _tile_regions(bank, kernel_shape):
+    """One hover region per tile of a kernel bank, titled with the kernel (and input channel) it shows."""
+    per_kernel = kernel_shape[-2] if bank.mode == "slices" else 1
+    regions = []
+    for i, (x, y, w, h) in enumerate(bank.boxes):
+        kernel, channel = divmod(i, per_kernel)
+        title = f"filter {kernel}" + (f", input channel {channel}" if bank.mode == "slices" else "")
+        regions.append({"id": i, "x": x, "y": y, "w": w, "h": h, "title": title})
+    return regions
 
 
 def _figure(marks, axes, title, height="260px", width=None):
@@ -51,12 +76,12 @@ class WeightHistoryView(widgets.VBox):
     * the mean, standard deviation and fraction of weights near zero
       (``|w| < eps * max|w|``) of the same values over time;
     * the first convolution layer's filters at two snapshots (``From`` and
-      ``To``) and their difference.
+      ``To``) and their difference (``filter_canvases``; the pictures are in
+      ``filter_banks``). Over an RGB input each filter is one colour tile,
+      otherwise each (filter, input channel) slice is one tile.
     """
 
     def __init__(self, history, layer=None, bins="auto", eps: float = DEFAULT_NEAR_ZERO_EPS, filter_tile_px: int = 48):
-        from ..errors import InvalidInputError
-
         if len(history) == 0:
             raise InvalidInputError("this history has no snapshots to show")
         if not history.layer_paths:
@@ -180,7 +205,8 @@ class WeightHistoryView(widgets.VBox):
             self.near_zero_note,
         ]
         self.filter_layer = history.first_conv_layer()
-        self.filter_images = ()
+        self.filter_canvases = ()
+        self.filter_banks = ()
         if self.filter_layer is not None:
             children.append(self._build_filter_section(snapshot_options))
 
@@ -201,17 +227,15 @@ class WeightHistoryView(widgets.VBox):
         n = len(snapshot_options)
         self.from_dropdown = widgets.Dropdown(options=snapshot_options, value=0, description="From")
         self.to_dropdown = widgets.Dropdown(options=snapshot_options, value=n - 1, description="To")
-        self.filter_captions = tuple(widgets.Label() for _ in range(3))
-        self.filter_images = tuple(widgets.Image(format="png") for _ in range(3))
+        self.filter_canvases = tuple(ImageCanvas(max_width=320) for _ in range(3))
         self.filter_scale_label = widgets.Label()
         self.from_dropdown.observe(self._on_filters, names="value")
         self.to_dropdown.observe(self._on_filters, names="value")
-        columns = [widgets.VBox([caption, image]) for caption, image in zip(self.filter_captions, self.filter_images)]
         return widgets.VBox(
             [
                 widgets.Label(f"Filters of the first convolution layer: {self.filter_layer}"),
                 widgets.HBox([self.from_dropdown, self.to_dropdown]),
-                widgets.HBox(columns, layout=widgets.Layout(flex_flow="row wrap", gap="12px")),
+                widgets.HBox(list(self.filter_canvases), layout=widgets.Layout(flex_flow="row wrap", gap="12px")),
                 self.filter_scale_label,
             ]
         )
@@ -279,16 +303,21 @@ class WeightHistoryView(widgets.VBox):
         a, b = self.from_dropdown.value, self.to_dropdown.value
         kernel_a = self.history[a][f"{self.filter_layer}/kernel"]
         kernel_b = self.history[b][f"{self.filter_layer}/kernel"]
-        self.filter_mosaics = filter_change_mosaics(kernel_a, kernel_b, min_tile_px=self.filter_tile_px)
+        mode = "rgb" if kernel_a.ndim == 4 and kernel_a.shape[2] == 3 else "slices"
+        self.filter_banks = kernel_change_banks(
+            kernel_a, kernel_b, mode=mode, min_tile_px=self.filter_tile_px, max_tiles=MAX_FILTER_TILES
+        )
         captions = (
             f"At {self.history[a].label}",
             f"At {self.history[b].label}",
             f"Difference ({self.history[b].label} − {self.history[a].label})",
         )
-        for caption, image, label, mosaic in zip(self.filter_captions, self.filter_images, captions, self.filter_mosaics):
-            caption.value = label
-            image.value = to_png(mosaic.image)
-        first, _, diff = self.filter_mosaics
+        for canvas, caption, bank in zip(self.filter_canvases, captions, self.filter_banks):
+            with canvas.hold_sync():
+                canvas.set_image(bank.image)
+                canvas.regions = _tile_regions(bank, kernel_a.shape)
+                canvas.label = caption
+        first, _, diff = self.filter_banks
         shown = "" if first.shown == first.total else f" (first {first.shown} of {first.total} tiles)"
         self.filter_scale_label.value = (
             f"Filters: full colour at |w| = {first.scale:.3g}; difference: full colour at "

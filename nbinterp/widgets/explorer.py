@@ -351,9 +351,15 @@ class Explorer(W.VBox):
 
     def _control_changed(self, change):
         owner, new = change["owner"], change["new"]
+        if self._syncing:
+            return
         if new is None and owner in (self.layer, self.image, self.method, self.target):
-            self._notify(f"{owner.description}: no choice is not allowed; kept {change['old']!r}", error=True)
-            owner.value = change["old"]
+            self._syncing = True  # put the old value back: nothing to redraw
+            try:
+                owner.value = change["old"]
+            finally:
+                self._syncing = False
+            self._notify(f"{owner.description}: an empty choice is not allowed; kept {change['old']!r}", error=True)
             return
         if owner is self.layer:
             self._sync_layer_dependent()

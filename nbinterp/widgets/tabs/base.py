@@ -37,6 +37,7 @@ class ExplorerContext(Protocol):
 
     inspector: Inspector
     model: Any
+    data_version: int  # changes when what "Top images" ranks changes
     preprocess: Optional[Callable]
     class_names: Optional[list]
     vocabulary: Optional[list]
@@ -52,6 +53,12 @@ class ExplorerContext(Protocol):
     def image_array(self, index: int) -> np.ndarray: ...
 
     def image_key(self, index: int) -> Hashable: ...
+
+    def ranked_data(self) -> Any: ...
+
+    def method_option_values(self, method: str) -> dict: ...
+
+    def method_label(self, method: str) -> str: ...
 
     @property
     def image_count(self) -> int: ...
@@ -110,7 +117,7 @@ class Tab:
         self.note = W.Label(value="", layout=W.Layout(display="none"))
         self._shown: dict[int, Hashable] = {}  # id(canvas) -> key of what it shows
         self._legends: dict[int, dict] = {}
-        self._handlers: list[tuple[Any, Callable, Any]] = []
+        self._undo: list[Callable[[], None]] = []  # unregisters each handler the tab registered
         self.box = self.build()
 
     # ------------------------------------------------------------ to override
@@ -145,14 +152,9 @@ class Tab:
 
     def close(self) -> None:
         """Unregister the tab's handlers and close its widgets."""
-        for widget, handler, names in self._handlers:
-            if names == "click":
-                widget.on_click(handler, remove=True)
-            elif names == "element_click":
-                widget.on_element_click(handler, remove=True)
-            else:
-                widget.unobserve(handler, names=names)
-        self._handlers.clear()
+        for undo in self._undo:
+            undo()
+        self._undo.clear()
         close_widgets(self.box, self.note, *self.canvases, *self.extra_widgets())
         self._shown.clear()
 
@@ -168,11 +170,12 @@ class Tab:
     def observe(self, widget, handler, names="value") -> None:
         """``widget.observe(handler, names)``, undone by :meth:`close`."""
         widget.observe(handler, names=names)
-        self._handlers.append((widget, handler, names))
+        self._undo.append(lambda: widget.unobserve(handler, names=names))
 
     def on_canvas_click(self, canvas: ImageCanvas, handler) -> None:
+        """``canvas.on_click(handler)``, undone by :meth:`close`."""
         canvas.on_click(handler)
-        self._handlers.append((canvas, handler, "click"))
+        self._undo.append(lambda: canvas.on_click(handler, remove=True))
 
     def select_channel(self, event) -> None:
         """Click handler: a tile's region id selects that channel."""
@@ -217,7 +220,3 @@ class Tab:
                     canvas.regions, canvas.label, canvas.highlight = [], "", None
                 self._shown[id(canvas)] = "empty"
                 self._legends.pop(id(canvas), None)
-
-    def forget(self) -> None:
-        """Forget what the canvases show, so the next update redraws them."""
-        self._shown.clear()

@@ -63,7 +63,7 @@ class SaliencyTab(Tab):
                                fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10})
         self.bar_classes: list[int] = []
         self.bars.on_element_click(self._bar_clicked)
-        self._handlers.append((self.bars, self._bar_clicked, "element_click"))
+        self._undo.append(lambda: self.bars.on_element_click(self._bar_clicked, remove=True))
         # the chart joins the tab when the tab is first shown: bqplot cannot lay out at zero size
         self._chart_holder = W.Box([])
         self.heat_cache = ByteBudgetCache(HEAT_CACHE_BYTES)

@@ -85,16 +85,6 @@ def test_close_twice_and_changes_after_close_are_harmless(model, digits):
     assert worker_threads() == []
 
 
-def test_an_explorer_dropped_without_close_does_not_keep_its_worker(model, digits):
-    ex = nbinterp.Explorer(model, digits.images[:3], warm_up=False)
-    ex.wait()
-    scheduler = ex.scheduler
-    ex.close()  # the widgets hold the Explorer until closed; the worker itself holds nothing
-    del ex
-    gc.collect()
-    assert not scheduler.alive
-
-
 def _rss_bytes():
     with open("/proc/self/statm") as handle:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

@@ -132,6 +132,8 @@ class Scheduler:
         self.warm_items_done = 0
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
+        if inspect.ismethod(draw):  # the worker ends when its owner is collected
+            weakref.finalize(draw.__self__, self._release)
 
     # ----------------------------------------------------------- public
     @property
@@ -178,15 +180,19 @@ class Scheduler:
         """Stop the worker: cancel what runs, drop warm-up, and wait (up to
         ``timeout`` seconds) for the current chunk to finish. True when the
         thread has ended."""
+        self._release()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _release(self):
+        """Stop without waiting (the owner is gone; this may run inside garbage collection)."""
         with self._cond:
             self._closed = True
             self._queue.clear()
             if self._current is not None:
                 self._current.cancel.set()
             self._cond.notify_all()
-        if threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
-        return not self._thread.is_alive()
 
     # ----------------------------------------------------------- worker
     def _drawn(self):
@@ -209,20 +215,24 @@ class Scheduler:
 
     def _loop(self):
         try:
-            while True:
-                with self._cond:
-                    picked = self._next_job()
-                if picked is None:
-                    return
-                job, work = picked
-                if work is None:
-                    self._run_draw(job)
-                else:
-                    self._run_warm(job, work)
+            while self._step():
+                pass
         except _OwnerGone:
-            with self._cond:
-                self._closed = True
-                self._cond.notify_all()
+            self._release()
+
+    def _step(self):
+        """Run one job; False when closing. (A method of its own, so that nothing of
+        the last job stays referenced while the worker waits.)"""
+        with self._cond:
+            picked = self._next_job()
+        if picked is None:
+            return False
+        job, work = picked
+        if work is None:
+            self._run_draw(job)
+        else:
+            self._run_warm(job, work)
+        return True
 
     def _run_draw(self, job):
         try:

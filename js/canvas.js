@@ -147,6 +147,24 @@ export function findRegion(regions, id) {
   return null;
 }
 
+/**
+ * Wrap `fn` so that any number of calls in one synchronous burst run it once,
+ * at the end of the burst. A message from Python that changes `data` and
+ * `shape` together fires both change events back to back; the image is
+ * redrawn once for it, with both new values.
+ */
+export function coalesce(fn, schedule = queueMicrotask) {
+  let pending = false;
+  return () => {
+    if (pending) return;
+    pending = true;
+    schedule(() => {
+      pending = false;
+      fn();
+    });
+  };
+}
+
 function el(tag, className) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -345,7 +363,7 @@ function render({ model, el: host }) {
     model.save_changes();
   }
 
-  const onImage = () => drawImage();
+  const onImage = coalesce(drawImage);
   const onOverlay = () => {
     if (state.hover && !(model.get("regions") || []).includes(state.hover)) state.hover = null;
     drawOverlay();

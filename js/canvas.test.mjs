@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import widget, {
   asBytes,
   chooseZoom,
+  coalesce,
   displaySize,
   findRegion,
   hitTest,
@@ -136,4 +137,19 @@ test("findRegion matches ids by JSON value", () => {
   assert.equal(findRegion(regions, 7), regions[1]);
   assert.equal(findRegion(regions, "7"), null);
   assert.equal(findRegion(regions, null), null);
+});
+
+test("coalesce runs a burst of calls once, after the burst", async () => {
+  let runs = 0;
+  const draw = coalesce(() => {
+    runs += 1;
+  });
+  draw(); // change:data
+  draw(); // change:shape of the same message
+  assert.equal(runs, 0);
+  await Promise.resolve();
+  assert.equal(runs, 1);
+  draw(); // a later message draws again
+  await Promise.resolve();
+  assert.equal(runs, 2);
 });

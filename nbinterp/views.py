@@ -39,6 +39,11 @@ def _conv_layer(op):
     return isinstance(op, (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.DepthwiseConv2D))
 
 
+def has_kernel_response(ins, layer):
+    """Whether ``layer`` is a convolution whose kernels have responses to show."""
+    return _conv_layer(getattr(ins.plan.resolve(layer), "op", None))
+
+
 def _enlarge(tile, target=TILE_TARGET_PX):
     size = max(tile.shape[0], tile.shape[1])
     return render.upscale_nearest(tile, max(1, -(-target // max(size, 1))))

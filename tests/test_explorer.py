@@ -58,14 +58,14 @@ def test_channel_and_layer_changes_update_every_view(explorer, digits):
     explorer.image.value = 3
     explorer.wait()
     image = digits.images[3]
-    assert canvas_equals(explorer.channel_canvas, views.activation_channel(ins, "conv2", image, 5))
-    assert canvas_equals(explorer.grid_canvas, views.activation_grid(ins, "conv2", image, True, 0))
-    assert explorer.grid_canvas.highlight == 5
-    assert canvas_equals(explorer.kernel_canvas, views.filter_selected(ins, "conv2", 5, 0))
-    assert canvas_equals(explorer.response_canvas, views.kernel_response_view(ins, "conv2", 5, image, shown_channel=0)["response"])
+    assert canvas_equals(tab(explorer, "Activations").enlarged, views.activation_channel(ins, "conv2", image, 5))
+    assert canvas_equals(tab(explorer, "Activations").grid, views.activation_grid(ins, "conv2", image, True, 0))
+    assert tab(explorer, "Activations").grid.highlight == 5
+    assert canvas_equals(tab(explorer, "Filters").selected, views.filter_selected(ins, "conv2", 5, 0))
+    assert canvas_equals(tab(explorer, "Kernel response").response, views.kernel_response_view(ins, "conv2", 5, image, shown_channel=0)["response"])
     # by default the response is the layer's own pre-activation channel (all input channels + bias)
     pre = ins.pre_activations("conv2", image)[0, :, :, 5]
-    shown = explorer.response_canvas.image
+    shown = tab(explorer, "Kernel response").response.image
     step = shown.shape[0] // pre.shape[0]
     assert np.array_equal(shown[::step, ::step], colorize(pre, "RdBu_r", symmetric=True))
     # one input channel's contribution on request
@@ -73,7 +73,7 @@ def test_channel_and_layer_changes_update_every_view(explorer, digits):
     explorer.input_channel.value = 2
     explorer.wait()
     part = ins.kernel_response("conv2", 5, image, input_channel=2)
-    shown = explorer.response_canvas.image
+    shown = tab(explorer, "Kernel response").response.image
     assert np.array_equal(shown[::step, ::step], colorize(part, "RdBu_r", symmetric=True))
     explorer.single_channel.value = False
     explorer.input_channel.value = 0
@@ -81,7 +81,7 @@ def test_channel_and_layer_changes_update_every_view(explorer, digits):
     # the channel view really is the layer's activation, colour-mapped
     acts = ins.activations("conv2", image)[0, :, :, 5]
     expected = colorize(acts, "viridis")
-    shown = explorer.channel_canvas.image
+    shown = tab(explorer, "Activations").enlarged.image
     factor = shown.shape[0] // acts.shape[0]
     assert np.array_equal(shown[::factor, ::factor], expected)
     assert "⚠" not in explorer.status.value
@@ -94,7 +94,7 @@ def test_first_layer_kernel_response_shows_the_pre_activation(explorer, digits):
     explorer.wait()
     pre = explorer.inspector.pre_activations("conv1", digits.images[0])[0, :, :, 2]
     expected = colorize(pre, "RdBu_r", symmetric=True)
-    shown = explorer.response_canvas.image
+    shown = tab(explorer, "Kernel response").response.image
     factor = shown.shape[0] // pre.shape[0]
     assert np.array_equal(shown[::factor, ::factor], expected)
 
@@ -102,11 +102,11 @@ def test_first_layer_kernel_response_shows_the_pre_activation(explorer, digits):
 def test_clicking_a_tile_selects_its_channel(explorer):
     explorer.layer.value = "conv3"
     explorer.wait()
-    region = explorer.grid_canvas.regions[11]
-    explorer.grid_canvas.clicked = {"x": region["x"] + 1, "y": region["y"] + 1, "id": region["id"], "n": 99}
+    region = tab(explorer, "Activations").grid.regions[11]
+    tab(explorer, "Activations").grid.clicked = {"x": region["x"] + 1, "y": region["y"] + 1, "id": region["id"], "n": 99}
     explorer.wait()
-    assert explorer.channel.value == 11 and explorer.grid_canvas.highlight == 11
-    assert explorer.channel_canvas.label.startswith("channel 11")
+    assert explorer.channel.value == 11 and tab(explorer, "Activations").grid.highlight == 11
+    assert tab(explorer, "Activations").enlarged.label.startswith("channel 11")
 
 
 def test_saliency_view_matches_attribute(explorer, digits):
@@ -117,16 +117,16 @@ def test_saliency_view_matches_attribute(explorer, digits):
     explorer.wait()
     heat = nbinterp.attribute(explorer.model, digits.images[4], method="gradient_x_input")[0]
     expected = views.saliency_view(heat, digits.images[4], 0.7)["overlay"]
-    assert canvas_equals(explorer.saliency_canvas, expected)
+    assert canvas_equals(tab(explorer, "Saliency").overlay, expected)
     # the bar chart shows the top classes; clicking a bar explains that class
     probs = explorer.model.predict(digits.images[4:5], verbose=0)[0]
-    assert explorer._bar_classes[0] == int(np.argmax(probs))
-    second = explorer._bar_classes[1]
-    explorer._bar_clicked(explorer.class_bars, {"data": {"index": 1}})
+    assert tab(explorer, "Saliency").bar_classes[0] == int(np.argmax(probs))
+    second = tab(explorer, "Saliency").bar_classes[1]
+    tab(explorer, "Saliency").select_bar(1)
     explorer.wait()
     assert explorer.target.value == second
     heat2 = nbinterp.attribute(explorer.model, digits.images[4], target=second, method="gradient_x_input")[0]
-    assert canvas_equals(explorer.saliency_canvas, views.saliency_view(heat2, digits.images[4], 0.7)["overlay"])
+    assert canvas_equals(tab(explorer, "Saliency").overlay, views.saliency_view(heat2, digits.images[4], 0.7)["overlay"])
     explorer.target.value = -1
     explorer.tabs.selected_index = 2
     explorer.wait()
@@ -134,17 +134,18 @@ def test_saliency_view_matches_attribute(explorer, digits):
 
 def test_method_options_follow_the_method(explorer):
     explorer.method.value = "smoothgrad"
-    names = {w.description for w in explorer._options_box.children}
-    assert {"samples", "noise"} <= names
+    shown = explorer.options_box.children
+    controls = explorer.method_options["smoothgrad"]
+    assert {"samples", "noise"} <= set(controls) and {controls["samples"], controls["noise"]} <= set(shown)
     explorer.method.value = "gradient"
-    assert explorer._options_box.children == ()
+    assert explorer.options_box.children == ()
 
 
 def test_architecture_row_selects_layer(explorer):
-    explorer.architecture.value = "conv2"
+    tab(explorer, "Architecture").table.value = "conv2"
     explorer.wait()
     assert explorer.layer.value == "conv2"
-    assert any("conv2" in label for label, _ in explorer.architecture.options)
+    assert any("conv2" in label for label, _ in tab(explorer, "Architecture").table.options)
 
 
 def test_rapid_changes_settle_on_the_final_state(digits):
@@ -164,11 +165,11 @@ def test_rapid_changes_settle_on_the_final_state(digits):
     ex.wait()
     ins, layer, c, i = ex.inspector, ex.layer.value, ex.channel.value, ex.image.value
     image = digits.images[i]
-    assert canvas_equals(ex.grid_canvas, views.activation_grid(ins, layer, image, ex.shared_scale.value, c // views.PAGE_SIZE))
-    assert canvas_equals(ex.channel_canvas, views.activation_channel(ins, layer, image, c))
+    assert canvas_equals(tab(ex, "Activations").grid, views.activation_grid(ins, layer, image, ex.shared_scale.value, c // views.PAGE_SIZE))
+    assert canvas_equals(tab(ex, "Activations").enlarged, views.activation_channel(ins, layer, image, c))
     if ins.layer(layer).has_kernel:
-        assert canvas_equals(ex.kernel_canvas, views.filter_selected(ins, layer, c, ex.input_channel.value))
-    assert ex.grid_canvas.highlight == c
+        assert canvas_equals(tab(ex, "Filters").selected, views.filter_selected(ins, layer, c, ex.input_channel.value))
+    assert tab(ex, "Activations").grid.highlight == c
     ex.close()
 
 
@@ -206,7 +207,7 @@ def test_uploaded_image_is_resized_and_selected(explorer):
     explorer.upload.value = (upload("mine.png", buffer.getvalue()),)
     explorer.wait()
     assert len(explorer.image.options) == n + 1 and explorer.image.value == n
-    assert explorer._images[n].shape == (28, 28, 1) and explorer._images[n].dtype == np.uint8
+    assert explorer.images[n].shape == (28, 28, 1) and explorer.images[n].dtype == np.uint8
     assert "mine.png" in explorer.image.options[n][0]
 
 
@@ -230,7 +231,7 @@ def test_keras_path_dense_and_conv1d_models(tmp_path, digits):
     ex.tabs.selected_index = 0
     ex.wait()
     assert "⚠" not in ex.status.value
-    assert ex.filters_canvas.image.shape[0] > 1  # weights drawn as 28x28 images
+    assert tab(ex, "Filters").grid.image.shape[0] > 1  # weights drawn as 28x28 images
     ex.tabs.selected_index = 1
     ex.wait()
     assert "convolution" in ex.status.value
@@ -247,10 +248,10 @@ def test_keras_path_dense_and_conv1d_models(tmp_path, digits):
     ex.tabs.selected_index = 3
     ex.wait()
     assert "⚠" not in ex.status.value, ex.status.value
-    assert "&lt;b&gt;bold&lt;/b&gt;" in ex.tokens_html.value and "<b>" not in ex.tokens_html.value
+    assert "&lt;b&gt;bold&lt;/b&gt;" in tab(ex, "Saliency").tokens.value and "<b>" not in tab(ex, "Saliency").tokens.value
     ex.tabs.selected_index = 2
     ex.wait()
-    assert ex.grid_canvas.image.shape[0] >= 6
+    assert tab(ex, "Activations").grid.image.shape[0] >= 6
     ex.close()
 
 
@@ -258,7 +259,7 @@ def test_export_png_and_figure(explorer):
     png = explorer.export_png("Activations")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     figure = explorer.figure("Filters")
-    assert len(figure.axes) == 2
+    assert len([ax for ax in figure.axes if ax.images]) == 2  # one panel per picture (plus colour bars)
 
 
 def test_gradcam_explains_the_selected_layer(explorer, digits):
@@ -269,11 +270,11 @@ def test_gradcam_explains_the_selected_layer(explorer, digits):
     explorer.opacity.value = 0.5
     explorer.wait()
     heat = nbinterp.attribute(explorer.model, digits.images[2], method="gradcam", layer="conv2")[0]
-    assert canvas_equals(explorer.saliency_canvas, views.saliency_view(heat, digits.images[2], 0.5)["overlay"])
+    assert canvas_equals(tab(explorer, "Saliency").overlay, views.saliency_view(heat, digits.images[2], 0.5)["overlay"])
     explorer.layer.value = "predictions"  # no feature map: Grad-CAM falls back to its default layer
     explorer.wait()
     heat = nbinterp.attribute(explorer.model, digits.images[2], method="gradcam")[0]
-    assert canvas_equals(explorer.saliency_canvas, views.saliency_view(heat, digits.images[2], 0.5)["overlay"])
+    assert canvas_equals(tab(explorer, "Saliency").overlay, views.saliency_view(heat, digits.images[2], 0.5)["overlay"])
     assert "⚠" not in explorer.status.value
     explorer.method.value = "gradient"
     explorer.tabs.selected_index = 2
@@ -288,21 +289,21 @@ def test_top_images_view_matches_the_scan(explorer, digits):
     explorer.tabs.selected_index = views_tab("Top images")
     explorer.wait()
     assert "⚠" not in explorer.status.value, explorer.status.value
-    data = np.stack(explorer._images)
+    data = np.stack(explorer.images)
     result = top_activations(explorer.model, "conv2", 3, data, k=9)
     recons = [reconstruct(explorer.model, "conv2", 3, im, position=pos) for im, pos in zip(result.images, result.positions)]
     expected = views.top_images_view(result, recons)
-    assert canvas_equals(explorer.top_images_canvas, expected["images"])
-    assert canvas_equals(explorer.top_patches_canvas, expected["patches"])
-    assert canvas_equals(explorer.top_recon_canvas, expected["reconstructions"])
-    titles = [r["title"] for r in explorer.top_images_canvas.regions]
+    assert canvas_equals(tab(explorer, "Top images").images, expected["images"])
+    assert canvas_equals(tab(explorer, "Top images").patches, expected["patches"])
+    assert canvas_equals(tab(explorer, "Top images").reconstructions, expected["reconstructions"])
+    titles = [r["title"] for r in tab(explorer, "Top images").images.regions]
     assert titles[0].startswith(f"example {int(result.indices[0])}:")
     # cached per (layer, channel): coming back is instant and identical
     explorer.channel.value = 4
     explorer.wait()
     explorer.channel.value = 3
     explorer.wait()
-    assert canvas_equals(explorer.top_images_canvas, expected["images"])
+    assert canvas_equals(tab(explorer, "Top images").images, expected["images"])
     explorer.tabs.selected_index = 2
     explorer.wait()
 
@@ -314,7 +315,7 @@ def test_maximize_method_shows_what_a_channel_wants(explorer):
     explorer.method.value = "maximize"
     explorer.method_options["maximize"]["steps"].value = 40
     explorer.wait()
-    label = explorer.saliency_canvas.label
+    label = tab(explorer, "Saliency").overlay.label
     assert "channel 2 of conv3" in label and "40 steps" in label, label
     start, end = [float(v) for v in label.split("objective ")[1].split(" in ")[0].split(" → ")]
     assert end > start
@@ -322,7 +323,7 @@ def test_maximize_method_shows_what_a_channel_wants(explorer):
     explorer.layer.value = "predictions"
     explorer.target.value = 7
     explorer.wait()
-    assert "class 7" in explorer.saliency_canvas.label
+    assert "class 7" in tab(explorer, "Saliency").overlay.label
     explorer.method.value = "gradient"
     explorer.target.value = -1
     explorer.tabs.selected_index = 2
@@ -337,9 +338,10 @@ def test_a_new_selection_cancels_a_running_scan(digits):
     ex.channel.value = 1  # starts a scan of the big dataset...
     ex.channel.value = 5  # ...which this supersedes
     ex.wait()
-    assert ("top", "conv3", 1) not in ex._top_cache  # the superseded scan stopped, nothing kept
-    assert ("top", "conv3", 5) in ex._top_cache
-    assert ex.top_images_canvas.label == f"conv3, channel 5: top 9 of {len(big)} examples"
+    scanned = tab(ex, "Top images").scanned()
+    assert ("conv3", 1) not in scanned  # the superseded scan stopped, nothing kept
+    assert ("conv3", 5) in scanned
+    assert tab(ex, "Top images").images.label == f"conv3, channel 5: top 9 of {len(big)} examples"
     ex.close()
 
 
@@ -347,3 +349,8 @@ def views_tab(title):
     from nbinterp.widgets.explorer import TAB_TITLES
 
     return TAB_TITLES.index(title)
+
+
+def tab(explorer, title):
+    """The Explorer's tab object of that title."""
+    return explorer.tabs_by_title[title]

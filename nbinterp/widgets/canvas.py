@@ -62,7 +62,9 @@ class ImageCanvas(anywidget.AnyWidget):
     Use :meth:`set_image` rather than assigning ``data``/``shape`` by hand.
     """
 
-    _esm = js_path("canvas.js")
+    # the module's text, not its path: for a path anywidget connects every instance
+    # to a file-change signal through a strong reference, so no canvas is ever freed
+    _esm = js_path("canvas.js").read_text(encoding="utf-8")
 
     data = traitlets.Bytes(b"").tag(sync=True)
     shape = traitlets.List([]).tag(sync=True)

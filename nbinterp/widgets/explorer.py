@@ -1,45 +1,61 @@
 """Explorer: the live inline tool. Layer, Channel, Image and Method controls drive
-filter, kernel-response, activation-grid, saliency and architecture views.
+the tabs listed in ``TABS`` (filters, kernel responses, activations, saliency,
+top images, architecture).
 
-The widget composes controls and canvases; what each view shows comes from
-``nbinterp.views`` (backend + rendering). Updates run on one background worker,
-latest selection wins, and every error lands in the status line.
+The Explorer owns the controls, the images and the status line; each tab (one
+class in ``nbinterp.widgets.tabs``) owns its canvases and computes what it
+shows from a :class:`~nbinterp.widgets.selection.Selection`. One background
+:class:`~nbinterp.widgets.updates.Scheduler` draws the visible tab first, then
+the others, latest selection wins; once drawn, it warms caches for likely next
+selections until a control changes. Every error lands in the status line as
+one line.
 """
 
 from __future__ import annotations
 
-import io
-import threading
+import atexit
+import importlib
 import time
+import weakref
+from typing import Optional
 
 import ipywidgets as W
 import numpy as np
 
 from .. import views
 from ..core.cache import ByteBudgetCache
-from ..errors import NbinterpError
 from ..core.inputs import as_batch
 from ..core.inspector import Inspector
-from ..render import resize, to_png
+from ..core.uploads import Upload, UploadError, decode_upload
+from ..errors import CancelledError, NbinterpError
+from ..render import display_image
+from ..render import export
 from .canvas import ImageCanvas
-from .updates import LatestWins
+from .selection import Selection
+from .tabs import ActivationsTab, ArchitectureTab, FiltersTab, KernelResponseTab, SaliencyTab, TopImagesTab
+from .tabs.base import close_widgets
+from .tabs.saliency import MAXIMIZE
+from .updates import Job, Scheduler, Work
 
-MAX_UPLOAD_PIXELS = 40_000_000  # refuse decompression bombs before decoding
-TAB_TITLES = ["Filters", "Kernel response", "Activations", "Saliency", "Top images", "Architecture"]
-MAXIMIZE = "maximize"
+#: the Explorer's tabs, in display order: adding a tab is one class and one entry here
+TABS = (FiltersTab, KernelResponseTab, ActivationsTab, SaliencyTab, TopImagesTab, ArchitectureTab)
+TAB_TITLES = [tab.title for tab in TABS]
+DEFAULT_TAB = "Activations"
 MAXIMIZE_OPTIONS = {"steps": 64, "lr": 0.05, "l2": 0.001, "jitter": 2, "blur_every": 4}
+PICTURES_CACHE_BYTES = 64 * 2**20
+WARM_FILL = 0.8  # warm-up stops once a cache is this full, so it never evicts what is shown
+CLOSE_TIMEOUT_S = 10.0
+EXIT_TIMEOUT_S = 30.0
+
+_LIVE: "weakref.WeakSet[Explorer]" = weakref.WeakSet()
 
 
-def _method_table():
-    from .. import attribution
-
-    table = {}
-    for name, cls in attribution.METHODS.items():
-        label = getattr(cls, "label", None) or name.replace("_", " ")
-        options = dict(getattr(cls, "options", {}) or {})
-        table[name] = (label, options)
-    table[MAXIMIZE] = ("Maximize (what the unit wants)", dict(MAXIMIZE_OPTIONS))
-    return table
+@atexit.register
+def _stop_workers_at_exit():
+    """Stop every Explorer's worker before the interpreter tears TensorFlow down
+    (a daemon thread inside TensorFlow at exit aborts the process)."""
+    for explorer in list(_LIVE):
+        explorer._stop_worker(EXIT_TIMEOUT_S)
 
 
 def _maximize_defaults(input_shape):
@@ -53,23 +69,68 @@ def _maximize_defaults(input_shape):
 
 
 def _one_line(error):
-    """``Type: last line of the message`` (TensorFlow errors carry whole stack traces)."""
+    """One status line for an error: NbinterpError messages as they are, others as
+    ``Type: last line`` (TensorFlow errors carry whole stack traces)."""
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if isinstance(error, NbinterpError):
+        return " ".join(lines)
     return f"{type(error).__name__}: {lines[-1] if lines else ''}"
 
 
-def _option_widget(name, default):
+_STYLE = {"description_width": "initial"}
+
+
+def _guess_option_control(name, default):
+    """A control for an option known only by its default (no option table)."""
     description = name.replace("_", " ")
-    style = {"description_width": "initial"}
     if isinstance(default, bool):
         return W.Checkbox(value=default, description=description, indent=False)
     if isinstance(default, int):
         return W.BoundedIntText(value=default, min=1 if default >= 1 else 0, max=100_000, description=description,
-                                style=style, layout=W.Layout(width="150px"))
+                                style=_STYLE, layout=W.Layout(width="150px"))
     if isinstance(default, float):
         return W.BoundedFloatText(value=default, min=0.0, max=1e6, step=0.05, description=description,
-                                  style=style, layout=W.Layout(width="150px"))
+                                  style=_STYLE, layout=W.Layout(width="150px"))
     return None  # arrays (baselines) and other objects keep their defaults
+
+
+def _option_control(option):
+    """A control for one entry of a method's ``option_table`` (None when not shown)."""
+    ui, default = getattr(option, "ui", None), getattr(option, "default", None)
+    if ui is None or default is None:
+        return None
+    label = getattr(option, "label", None) or option.name.replace("_", " ")
+    common = {"description": label, "tooltip": getattr(option, "help", "") or ""}
+    low, high, step = getattr(option, "low", None), getattr(option, "high", None), getattr(option, "step", None)
+    if ui == "bool":
+        return W.Checkbox(value=bool(default), indent=False, **common)
+    if ui == "choice":
+        return W.Dropdown(options=list(option.choices), value=default, style=_STYLE, **common)
+    if ui == "int":
+        return W.BoundedIntText(value=int(default), min=int(low) if low is not None else 0,
+                                max=int(high) if high is not None else 100_000, step=int(step or 1),
+                                style=_STYLE, layout=W.Layout(width="170px"), **common)
+    if ui == "float":
+        return W.BoundedFloatText(value=float(default), min=float(low) if low is not None else 0.0,
+                                  max=float(high) if high is not None else 1e6, step=float(step or 0.05),
+                                  style=_STYLE, layout=W.Layout(width="170px"), **common)
+    return None
+
+
+def _method_controls(cls):
+    """{option name: control} for an attribution method: from its ``option_table``
+    when it has one, else guessed from its ``options`` defaults."""
+    table = getattr(cls, "option_table", None)
+    if table is None:
+        pairs = ((name, _guess_option_control(name, value)) for name, value in dict(cls.options or {}).items())
+    else:
+        pairs = ((option.name, _option_control(option)) for option in table)
+    return {name: control for name, control in pairs if control is not None}
+
+
+def _cache_info(cache):
+    return {"bytes": cache.nbytes, "budget": cache.max_bytes, "entries": len(cache),
+            "hits": cache.hits, "misses": cache.misses, "evictions": cache.evictions}
 
 
 class Explorer(W.VBox):
@@ -82,41 +143,60 @@ class Explorer(W.VBox):
     ``vocabulary``: optional list mapping token ids to words (text models).
     ``dataset``: what the "Top images" view ranks (numpy array, iterable of
     batches or ``tf.data.Dataset``); by default the Explorer's images.
+    ``warm_up``: after drawing, compute likely next views in idle time.
 
     The controls are ordinary ipywidgets: ``explorer.layer``, ``.channel``,
-    ``.image``, ``.method`` (``observe``/``link`` work). ``explorer.wait()``
-    blocks until the views show the current selection.
+    ``.image``, ``.method`` (``observe``/``link`` work); ``explorer.selection``
+    is their state as one value and ``explorer.tabs_by_title`` the tab objects.
+    ``explorer.wait()`` blocks until the views show the current selection,
+    ``explorer.warm(block=True)`` until warm-up is done; ``close()`` stops the
+    worker and closes every widget.
     """
 
     def __init__(self, model, images, labels=None, class_names=None, preprocess=None,
-                 vocabulary=None, dataset=None, cache_bytes=512 * 2**20, **kwargs):
+                 vocabulary=None, dataset=None, cache_bytes=512 * 2**20, warm_up: bool = True, **kwargs):
+        self._closed = True  # until the worker runs there is nothing to close
         self.inspector = Inspector(model, preprocess=preprocess, cache_bytes=cache_bytes)
         self.model = self.inspector.model
         self.preprocess = preprocess
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         self.vocabulary = vocabulary
         self._images = self._initial_images(images)
-        self.dataset = dataset  # what "Top images" ranks (default: the Explorer's images)
-        self._top_cache = ByteBudgetCache(64 * 2**20)  # "Top images" pictures per (layer, channel)
+        self._n_initial = len(self._images)
+        self._image_versions = [0] * len(self._images)
+        self._uploads: dict[int, Upload] = {}
+        self._dataset = dataset
+        self.data_version = 0
         self._labels = None if labels is None else [int(x) for x in np.asarray(labels).reshape(-1)]
         if self._labels is not None and len(self._labels) != len(self._images):
             raise ValueError(f"got {len(self._labels)} labels for {len(self._images)} images")
         # attributions are per position for token sequences, 1-D signals and vectors
-        self._is_sequence = len(self.inspector.input_shape) in (1, 2)
-        self._last = {}  # picture name -> key of what it shows
-        self._heat = None
-        self._error = None
-        self._lock = threading.RLock()
+        self.is_sequence = len(self.inspector.input_shape) in (1, 2)
+        self.pictures_cache = ByteBudgetCache(PICTURES_CACHE_BYTES)
         self.last_update_seconds = 0.0
+        self._status = ("", False)  # (text, is error) of the last draw
+        self._notice: Optional[tuple[str, bool, int]] = None  # (text, is error, generation)
+        self._hint: Optional[str] = None
+        self._handlers: list[tuple[W.Widget, object, str]] = []
+        self._warmed_image = None
+        self._syncing = False
 
         self._build_controls()
-        self._build_views()
+        self.tab_objects = tuple(tab(self) for tab in TABS)
+        self.tabs_by_title = {tab.title: tab for tab in self.tab_objects}
+        self.tabs = W.Tab(children=[tab.box for tab in self.tab_objects], titles=TAB_TITLES,
+                          selected_index=TAB_TITLES.index(DEFAULT_TAB))
         super().__init__(children=[self._header, self._controls_box, self._status_row, self.tabs], **kwargs)
         self.add_class("nbinterp-explorer")
-        self._updates = LatestWins(self._update, on_error=self._report)
+        self.scheduler = Scheduler(self._draw, plan_warm=self._plan_warm, on_error=self._report,
+                                   on_progress=self._show_progress, on_warm=self._show_warming, room=self._has_room,
+                                   warm_up=warm_up)
+        self._closed = False
+        _LIVE.add(self)
         self._wire()
         self._sync_layer_dependent()
-        self._updates.request()
+        self._show_image()
+        self.scheduler.request()
 
     # ----------------------------------------------------------------- images
     def _initial_images(self, images):
@@ -125,14 +205,46 @@ class Explorer(W.VBox):
         raw = np.asarray(images.numpy() if hasattr(images, "numpy") else images)
         dtype = raw.dtype if raw.dtype.kind in "uif" else self.inspector.input_dtype
         batch = as_batch(raw, self.inspector.input_shape, dtype)
+        batch.setflags(write=False)
         return [batch[i] for i in range(batch.shape[0])]
+
+    @property
+    def images(self) -> tuple:
+        """The Explorer's images (uploads included), as the model receives them before ``preprocess``."""
+        return tuple(self._images)
+
+    @property
+    def image_count(self) -> int:
+        return len(self._images)
+
+    def image_array(self, index: int) -> np.ndarray:
+        return self._images[index]
+
+    def image_key(self, index: int):
+        """A cache key for the content of image ``index`` (changes when an upload is inverted)."""
+        return (index, self._image_versions[index])
+
+    @property
+    def dataset(self):
+        """What "Top images" ranks; None means the Explorer's own images."""
+        return self._dataset
+
+    @dataset.setter
+    def dataset(self, value):
+        self._dataset = value
+        self.data_version += 1
+        self.scheduler.request()
+
+    def ranked_data(self):
+        """The data "Top images" ranks now."""
+        return self._dataset if self._dataset is not None else np.stack(self._images)
 
     def _image_options(self):
         options = []
         for i in range(len(self._images)):
             text = f"#{i}"
-            if i >= self._n_initial:
-                text += f" ({self._upload_names.get(i, 'uploaded')})"
+            if i in self._uploads:
+                text += f" ({self._uploads[i].name})"
             elif self._labels is not None and i < len(self._labels):
                 label = self._labels[i]
                 name = self.class_names[label] if self.class_names and 0 <= label < len(self.class_names) else str(label)
@@ -142,25 +254,32 @@ class Explorer(W.VBox):
 
     # --------------------------------------------------------------- controls
     def _build_controls(self):
+        from .. import attribution
+        from ..demo import untrained_note
+
         ins = self.inspector
-        self._n_initial = len(self._images)
-        self._upload_names = {}
         viewable = [info for info in ins.layers if info.kind != "InputLayer"]
         default = next((i.name for i in viewable if i.has_kernel and i.kind.startswith("Conv")), None) \
             or next((i.name for i in viewable if i.has_kernel), viewable[0].name)
+        wide = W.Layout(width="340px")
         self.layer = W.Dropdown(description="Layer", options=[(f"{i.name} ({i.kind})", i.name) for i in viewable],
-                                value=default, layout=W.Layout(width="340px"))
+                                value=default, layout=wide)
         self.channel = W.IntSlider(description="Channel", min=0, max=0, value=0, continuous_update=True,
                                    layout=W.Layout(width="340px"))
         self.image = W.Dropdown(description="Image", options=self._image_options(), value=0,
                                 layout=W.Layout(width="340px"))
-        self._methods = _method_table()
-        self._methods[MAXIMIZE] = (self._methods[MAXIMIZE][0], _maximize_defaults(ins.input_shape))
-        method_options = [(label, name) for name, (label, _) in self._methods.items()]
-        self.method = W.Dropdown(description="Method", options=method_options, value="gradient" if "gradient" in self._methods else method_options[0][1],
+        self._method_labels = {name: getattr(cls, "label", None) or name.replace("_", " ")
+                               for name, cls in attribution.METHODS.items()}
+        self._method_labels[MAXIMIZE] = "Maximize (what the unit wants)"
+        self.method_options = {name: _method_controls(cls) for name, cls in attribution.METHODS.items()}
+        self.method_options[MAXIMIZE] = {
+            name: control for name, value in _maximize_defaults(ins.input_shape).items()
+            if (control := _guess_option_control(name, value)) is not None}
+        self.method = W.Dropdown(description="Method", options=[(label, name) for name, label in self._method_labels.items()],
+                                 value="gradient" if "gradient" in self._method_labels else next(iter(self._method_labels)),
                                  layout=W.Layout(width="340px"))
         self.input_channel = W.IntSlider(description="Input channel", min=0, max=0, value=0,
-                                         style={"description_width": "initial"}, layout=W.Layout(width="340px"))
+                                         style=_STYLE, layout=W.Layout(width="340px"))
         self.shared_scale = W.Checkbox(description="Shared scale", value=True, indent=False)
         self.single_channel = W.Checkbox(description="Only the selected input channel", value=False, indent=False)
         self.page = W.IntSlider(description="Page", min=0, max=0, value=0, layout=W.Layout(width="260px"))
@@ -171,135 +290,91 @@ class Explorer(W.VBox):
             name = self.class_names[c] if self.class_names and c < len(self.class_names) else str(c)
             target_options.append((f"{c}: {name}", c))
         self.target = W.Dropdown(description="Target", options=target_options, value=-1, layout=W.Layout(width="340px"))
-        self.method_options = {}
-        for name, (_, options) in self._methods.items():
-            widgets = {}
-            for key, default_value in options.items():
-                widget = _option_widget(key, default_value)
-                if widget is not None:
-                    widgets[key] = widget
-            self.method_options[name] = widgets
-        self._options_box = W.HBox([])
+        self.options_box = W.HBox([])
         self.upload = W.FileUpload(description="Upload", accept="image/*", multiple=False)
+        self.invert = W.Checkbox(description="Invert", value=False, indent=False,
+                                 tooltip="Invert the uploaded image (dark-on-light <-> light-on-dark)",
+                                 layout=W.Layout(width="90px", display="none"))
+        self.preview = ImageCanvas(max_width=84)
+        self.preview.add_class("nbinterp-image-preview")
         self.export_button = W.Button(description="Save PNG", icon="download", tooltip="Save the current view as a PNG file")
         self.status = W.Label(value="")
         self.status.add_class("nbinterp-status")
         self.progress = W.IntProgress(value=0, min=0, max=100, layout=W.Layout(width="160px", visibility="hidden"))
-        from ..demo import untrained_note
-
         note = untrained_note(self.model)
         self._header = W.HBox([W.Label(value=f"Model: {self.model.name}" + (f" — {note}" if note else ""))])
         if note:
             self._header.children[0].add_class("nbinterp-untrained")
         row1 = W.HBox([self.layer, self.channel, self.input_channel])
-        row2 = W.HBox([self.image, self.upload, self.export_button])
+        row2 = W.HBox([self.image, self.upload, self.invert, self.export_button])
         row3 = W.HBox([self.method, self.target, self.opacity])
-        self._controls_box = W.VBox([row1, row2, row3, self._options_box])
+        images = len(ins.input_shape) == 3
+        self.preview.layout.display = "" if images else "none"
+        self._controls_box = W.HBox([W.VBox([row1, row2, row3, self.options_box]), self.preview])
         self._status_row = W.HBox([self.progress, self.status])
 
-    def _build_views(self):
-        self.filters_canvas = ImageCanvas(max_width=448)
-        self.kernel_canvas = ImageCanvas(max_width=220)
-        self.response_input_canvas = ImageCanvas(max_width=224)
-        self.response_kernel_canvas = ImageCanvas(max_width=224)
-        self.response_canvas = ImageCanvas(max_width=224)
-        self.grid_canvas = ImageCanvas(max_width=560)
-        self.channel_canvas = ImageCanvas(max_width=280)
-        self.saliency_canvas = ImageCanvas(max_width=360)
-        self.top_images_canvas = ImageCanvas(max_width=300)
-        self.top_patches_canvas = ImageCanvas(max_width=300)
-        self.top_recon_canvas = ImageCanvas(max_width=300)
-        for canvas, css in ((self.filters_canvas, "filters-grid"), (self.kernel_canvas, "filter-selected"),
-                            (self.response_input_canvas, "response-input"), (self.response_kernel_canvas, "response-kernel"),
-                            (self.response_canvas, "response"), (self.grid_canvas, "activation-grid"),
-                            (self.channel_canvas, "activation-channel"), (self.saliency_canvas, "saliency"),
-                            (self.top_images_canvas, "top-images"), (self.top_patches_canvas, "top-patches"),
-                            (self.top_recon_canvas, "top-reconstructions")):
-            canvas.add_class(f"nbinterp-{css}")
-        self.tokens_html = W.HTML("")
-        self._notes = {title: W.Label(value="") for title in TAB_TITLES}
-        import bqplot as bq
-
-        x_sc, y_sc = bq.OrdinalScale(), bq.LinearScale(min=0.0)
-        self.class_bars = bq.Bars(x=[], y=[], scales={"x": x_sc, "y": y_sc}, colors=["#4c78a8"],
-                                  tooltip=bq.Tooltip(fields=["x", "y"], formats=["", ".3f"], labels=["class", "score"]),
-                                  interactions={"click": "select"}, selected_style={"fill": "#f58518"})
-        self.class_chart = bq.Figure(marks=[self.class_bars],
-                                     axes=[bq.Axis(scale=x_sc, label="class"), bq.Axis(scale=y_sc, orientation="vertical", tick_format=".3~g")],
-                                     title="Top classes (click a bar to explain it)",
-                                     layout=W.Layout(width="360px", height="280px"),
-                                     fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10})
-        self._bar_classes = []
-        self.architecture = W.Select(options=[], rows=14, layout=W.Layout(width="720px"))
-        self.architecture.add_class("nbinterp-architecture")
-        self._summary = self.inspector.summary()
-        self._arch_style = W.HTML("<style>.nbinterp-architecture select{font-family:monospace;}</style>")
-        self._arch_totals = W.Label(value=(f"Total params: {self._summary.total_params:,} · trainable: "
-                                           f"{self._summary.trainable_params:,} · non-trainable: {self._summary.non_trainable_params:,}"))
-        rows = []
-        for info in self.inspector.layers:
-            indent = "  " * info.depth
-            name = indent + info.name.rsplit("/", 1)[-1] + ("/" if info.is_group else "")
-            shape = "(" + ", ".join("None" if d is None else str(d) for d in info.output_shape) + ")"
-            rows.append((f"{name:<28} {info.kind:<22} {shape:<22} {info.params:>12,}", info.name))
-        self.architecture.options = rows
-
-        filters = W.VBox([self._notes["Filters"], W.HBox([self.filters_canvas, self.kernel_canvas])])
-        response = W.VBox([self._notes["Kernel response"], self.single_channel,
-                           W.HBox([self.response_input_canvas, self.response_kernel_canvas, self.response_canvas])])
-        activations = W.VBox([self._notes["Activations"], W.HBox([self.shared_scale, self.page]),
-                              W.HBox([self.grid_canvas, self.channel_canvas])])
-        # the chart joins its tab when the tab is first shown: bqplot cannot lay out at zero size
-        self._chart_holder = W.Box([])
-        saliency = W.VBox([self._notes["Saliency"], W.HBox([self.saliency_canvas, self._chart_holder]), self.tokens_html])
-        top = W.VBox([self._notes["Top images"],
-                      W.HBox([self.top_images_canvas, self.top_patches_canvas, self.top_recon_canvas])])
-        arch = W.VBox([self._arch_style, self.architecture, self._arch_totals])
-        self.tabs = W.Tab(children=[filters, response, activations, saliency, top, arch])
-        for i, title in enumerate(TAB_TITLES):
-            self.tabs.set_title(i, title)
-        self.tabs.selected_index = 2
+    def _observe(self, widget, handler, names="value"):
+        widget.observe(handler, names=names)
+        self._handlers.append((widget, handler, names))
 
     def _wire(self):
-        for control in (self.channel, self.image, self.input_channel, self.shared_scale, self.single_channel,
-                        self.opacity, self.target, self.method):
-            control.observe(self._changed, names="value")
-        self.layer.observe(self._layer_changed, names="value")
-        self.page.observe(self._page_changed, names="value")
-        self.channel.observe(self._channel_moved, names="value")
-        self.method.observe(self._method_changed, names="value")
-        self.tabs.observe(self._changed, names="selected_index")
-        for widgets in self.method_options.values():
-            for widget in widgets.values():
-                widget.observe(self._changed, names="value")
-        self.grid_canvas.on_click(self._tile_clicked)
-        self.filters_canvas.on_click(self._tile_clicked)
-        self.class_bars.on_element_click(self._bar_clicked)
-        self.architecture.observe(self._row_clicked, names="value")
-        self.architecture.value = self.layer.value
-        self.upload.observe(self._uploaded, names="value")
-        self.export_button.on_click(lambda _: self._save_png())
-        self._method_changed()
+        for control in (self.layer, self.channel, self.image, self.input_channel, self.shared_scale,
+                        self.single_channel, self.opacity, self.target, self.method, self.page):
+            self._observe(control, self._control_changed)
+        self._observe(self.tabs, self._control_changed, "selected_index")
+        for controls in self.method_options.values():
+            for control in controls.values():
+                self._observe(control, self._control_changed)
+        self._observe(self.upload, self._uploaded)
+        self._observe(self.invert, self._invert_changed)
+        self.export_button.on_click(self._save_clicked)
+        self._show_method_options()
 
     # ----------------------------------------------------------------- events
-    def _changed(self, change=None):
-        self._updates.request()
+    @property
+    def selection(self) -> Selection:
+        """What the controls select now."""
+        method = self.method.value
+        return Selection(
+            layer=self.layer.value, channel=int(self.channel.value), image=int(self.image.value),
+            method=method, options=self.method_option_values(method), target=int(self.target.value),
+            opacity=float(self.opacity.value), input_channel=int(self.input_channel.value),
+            single_channel=bool(self.single_channel.value), shared_scale=bool(self.shared_scale.value),
+            page=int(self.page.value), tab=TAB_TITLES[self.tabs.selected_index or 0], data_version=self.data_version)
 
-    def _layer_changed(self, change):
-        self._sync_layer_dependent()
-        if self.architecture.value != self.layer.value:
-            self.architecture.value = self.layer.value
-        self._updates.request()
+    def method_option_values(self, method: str) -> dict:
+        """The values of ``method``'s option controls."""
+        return {name: control.value for name, control in self.method_options.get(method, {}).items()}
 
-    def _page_changed(self, change):
-        """The Page slider jumps to the first channel of that page of the activation grid."""
-        if self.channel.value // views.PAGE_SIZE != change["new"]:
-            self.channel.value = min(change["new"] * views.PAGE_SIZE, self.channel.max)
+    def method_label(self, method: str) -> str:
+        return self._method_labels.get(method, method)
 
-    def _channel_moved(self, change):
-        page = change["new"] // views.PAGE_SIZE
-        if self.page.value != page and page <= self.page.max:
-            self.page.value = page
+    def _control_changed(self, change):
+        owner, new = change["owner"], change["new"]
+        if self._syncing:
+            return
+        if new is None and owner in (self.layer, self.image, self.method, self.target):
+            self._syncing = True  # put the old value back: nothing to redraw
+            try:
+                owner.value = change["old"]
+            finally:
+                self._syncing = False
+            self._notify(f"{owner.description}: an empty choice is not allowed; kept {change['old']!r}", error=True)
+            return
+        if owner is self.layer:
+            self._sync_layer_dependent()
+        elif owner is self.page and self.channel.value // views.PAGE_SIZE != new:
+            self.channel.value = min(new * views.PAGE_SIZE, self.channel.max)  # jump to the page's first channel
+        elif owner is self.channel and self.page.value != new // views.PAGE_SIZE and new // views.PAGE_SIZE <= self.page.max:
+            self.page.value = new // views.PAGE_SIZE
+        elif owner is self.image:
+            self._show_image()
+        elif owner is self.method:
+            self._show_method_options()
+        selection = self.selection
+        for tab in self.tab_objects:
+            tab.follow(selection)
+        self.scheduler.request()
 
     def _sync_layer_dependent(self):
         layer = self.layer.value
@@ -315,23 +390,25 @@ class Explorer(W.VBox):
             self.page.value = min(self.page.value, pages - 1)
             self.page.layout.visibility = "visible" if pages > 1 else "hidden"
 
-    def _method_changed(self, change=None):
-        widgets = self.method_options.get(self.method.value, {})
-        self._options_box.children = tuple(widgets.values())
+    def _show_method_options(self):
+        self.options_box.children = tuple(self.method_options.get(self.method.value, {}).values())
 
-    def _tile_clicked(self, event):
-        channel = event.get("id")
-        if isinstance(channel, int) and 0 <= channel <= self.channel.max:
-            self.channel.value = channel
-
-    def _bar_clicked(self, bar, event):
-        index = event.get("data", {}).get("index")
-        if index is not None and index < len(self._bar_classes):
-            self.target.value = self._bar_classes[index]
-
-    def _row_clicked(self, change):
-        if change["new"] and change["new"] != self.layer.value:
-            self.layer.value = change["new"]
+    def _show_image(self):
+        """The preview shows the selected image exactly as the model receives it; the
+        Invert box appears for uploads."""
+        index = self.image.value
+        upload = self._uploads.get(index)
+        self._syncing = True
+        try:
+            self.invert.layout.display = "" if upload is not None else "none"
+            self.invert.value = bool(upload is not None and upload.inverted)
+        finally:
+            self._syncing = False
+        if self.preview.layout.display != "none":
+            image = self._images[index]
+            with self.preview.hold_sync():
+                self.preview.set_image(display_image(image))
+                self.preview.label = f"{image.shape[0]}×{image.shape[1]} as the model receives it"
 
     def _uploaded(self, change):
         files = change["new"]
@@ -340,357 +417,215 @@ class Explorer(W.VBox):
         item = files[0] if isinstance(files, (list, tuple)) else next(iter(files.values()))
         name = str(item.get("name", "upload"))
         try:
-            image = self._decode_upload(bytes(item["content"]))
-        except Exception as error:  # bad files: say why, keep going
-            self._set_status(f"Could not use {name}: {error}", error=True)
+            upload = decode_upload(bytes(item["content"]), name, self.inspector.input_shape,
+                                   like=self._images[: self._n_initial])
+            self.inspector.batch(upload.image)
+        except UploadError as error:
+            self._notify(str(error), error=True)
             return
-        self._images.append(image)
-        self._upload_names[len(self._images) - 1] = name
+        except Exception as error:  # bad files: say why, keep going
+            self._notify(f"Could not use {name}: {_one_line(error)}", error=True)
+            return
+        finally:
+            self.upload.value = ()  # the same file can be uploaded again
+        index = len(self._images)
+        self._images.append(upload.image)
+        self._image_versions.append(0)
+        self._uploads[index] = upload
+        self._images_changed()
         self.image.options = self._image_options()
-        self.image.value = len(self._images) - 1
+        self.image.value = index
+        if upload.note:
+            self._notify(upload.note, error=True)
 
-    def _decode_upload(self, content):
-        from PIL import Image
+    def _invert_changed(self, change):
+        index = self.image.value
+        if self._syncing or index not in self._uploads or self._uploads[index].inverted == change["new"]:
+            return
+        upload = self._uploads[index].toggled()
+        self._uploads[index] = upload
+        self._images[index] = upload.image
+        self._image_versions[index] += 1
+        self._images_changed()
+        self._show_image()
+        self.scheduler.request()
 
-        shape = self.inspector.input_shape
-        if len(shape) != 3 or shape[-1] not in (1, 3):
-            raise NbinterpError("this model does not take images")
-        with Image.open(io.BytesIO(content)) as pil:
-            width, height = pil.size
-            if width * height > MAX_UPLOAD_PIXELS:
-                raise NbinterpError(f"image of {width}×{height} pixels is too large")
-            pil = pil.convert("L" if shape[-1] == 1 else "RGB")
-            target = (shape[0] or height, shape[1] or width)
-            array = np.asarray(pil.resize((target[1], target[0]), Image.BILINEAR), dtype=np.uint8)
-        return array[..., None] if shape[-1] == 1 else array
+    def _images_changed(self):
+        if self._dataset is None:
+            self.data_version += 1
 
-    # ----------------------------------------------------------------- state
-    def _state(self):
-        method = self.method.value
-        options = {k: w.value for k, w in self.method_options.get(method, {}).items()}
-        return {
-            "layer": self.layer.value, "channel": int(self.channel.value), "image": int(self.image.value),
-            "input_channel": int(self.input_channel.value), "shared": bool(self.shared_scale.value),
-            "single_channel": bool(self.single_channel.value),
-            "page": int(self.page.value), "method": method, "options": options,
-            "target": int(self.target.value), "opacity": float(self.opacity.value),
-            "tab": self.tabs.selected_index or 0,
-        }
-
-    def wait(self, timeout=120):
+    # ---------------------------------------------------------------- drawing
+    def wait(self, timeout: float = 120) -> None:
         """Block until the views show the current selection (for scripts and tests)."""
-        if not self._updates.wait(timeout):
+        if not self.scheduler.wait(timeout):
             raise TimeoutError("the Explorer did not finish updating in time")
 
-    def close(self):
-        updates = getattr(self, "_updates", None)
-        if updates is not None:
-            updates.close()
-        super().close()
+    def warm(self, block: bool = False, timeout: float = 300) -> bool:
+        """Whether warm-up (idle-time computation of likely next views) has finished;
+        ``block=True`` waits for it."""
+        done = self.scheduler.warm(block, timeout)
+        if block and not done:
+            raise TimeoutError("the Explorer did not finish warming up in time")
+        return done
 
-    # ---------------------------------------------------------------- updates
-    def _update(self, generation):
+    def _visible_tab(self, selection):
+        return self.tabs_by_title[selection.tab]
+
+    def _draw(self, job: Job) -> None:
         started = time.perf_counter()
-        s = self._state()
-        image = self._images[s["image"]]
-        order = [s["tab"]] + [i for i in range(len(TAB_TITLES)) if i != s["tab"]]
-        messages = []
-        for tab in order:
-            if self._updates.superseded(generation):
-                return
-            text = ""
-            try:
-                self._update_tab(tab, s, image, generation)
-            except Exception as error:  # one line in the tab (and the status line when visible), never a traceback
-                text = str(error) if isinstance(error, NbinterpError) else _one_line(error)
-                if tab == s["tab"]:
-                    messages.append(text)
-            note = self._notes[TAB_TITLES[tab]]
-            note.value = text
-            note.layout.display = "" if text else "none"
-        if self._updates.superseded(generation):
-            return
-        self.last_update_seconds = time.perf_counter() - started
-        if messages:
-            self._set_status(messages[0], error=True)
-        else:
-            self._set_status(self._summary_line(s))
-
-    def _apply(self, canvas, key, make, generation):
-        """Render ``make()`` onto ``canvas`` unless it already shows ``key``."""
-        name = id(canvas)
-        if self._last.get(name) == key:
-            return
-        picture = make()
-        if self._updates.superseded(generation):
-            return
-        with canvas.hold_sync():
-            canvas.set_image(picture.image)
-            canvas.regions = picture.regions
-            canvas.label = picture.label
-            canvas.highlight = picture.highlight
-        self._last[name] = key
-
-    def _clear(self, *canvases):
-        for canvas in canvases:
-            if self._last.get(id(canvas)) != "empty":
-                with canvas.hold_sync():
-                    canvas.set_image(np.full((1, 1), 255, np.uint8))
-                    canvas.regions, canvas.label, canvas.highlight = [], "", None
-                self._last[id(canvas)] = "empty"
-
-    def _update_tab(self, tab, s, image, generation):
-        ins = self.inspector
-        layer, channel, ic = s["layer"], s["channel"], s["input_channel"]
-        title = TAB_TITLES[tab]
-        if title == "Filters":
-            info = ins.layer(layer)
-            if not info.has_kernel:
-                self._clear(self.filters_canvas, self.kernel_canvas)
-                raise NbinterpError(f"{info.name} ({info.kind}) has no kernels: pick a Conv or Dense layer to see filters")
-            self._apply(self.filters_canvas, ("fgrid", layer, ic),
-                        lambda: views.filters_grid(ins, layer, ic), generation)
-            self.filters_canvas.highlight = channel
-            self._apply(self.kernel_canvas, ("fsel", layer, channel, ic),
-                        lambda: views.filter_selected(ins, layer, channel, ic), generation)
-        elif title == "Kernel response":
-            op = ins.plan.resolve(layer).op
-            if not views._conv_layer(op):
-                self._clear(self.response_input_canvas, self.response_kernel_canvas, self.response_canvas)
-                raise NbinterpError(f"kernel responses need a convolution layer; {layer} is {type(op).__name__}")
-            single = ic if s["single_channel"] else None
-            key = ("resp", layer, channel, s["image"], single, ic)
-            if self._last.get(id(self.response_canvas)) != key:
-                pictures = views.kernel_response_view(ins, layer, channel, image, input_channel=single, shown_channel=ic)
-                for canvas, part in ((self.response_input_canvas, "input"), (self.response_kernel_canvas, "kernel"),
-                                     (self.response_canvas, "response")):
-                    self._apply(canvas, key, lambda p=pictures[part]: p, generation)
-        elif title == "Activations":
-            page = channel // views.PAGE_SIZE if views.activation_pages(ins, layer) > 1 else 0
-            self._apply(self.grid_canvas, ("grid", layer, s["image"], s["shared"], page),
-                        lambda: views.activation_grid(ins, layer, image, s["shared"], page), generation)
-            self.grid_canvas.highlight = channel
-            self._apply(self.channel_canvas, ("chan", layer, s["image"], channel),
-                        lambda: views.activation_channel(ins, layer, image, channel), generation)
-        elif title == "Saliency":
-            if s["tab"] == tab and not self._chart_holder.children:
-                self._chart_holder.children = (self.class_chart,)
-            self._update_saliency(s, image, generation)
-        elif title == "Top images":
-            if s["tab"] != tab:
-                return  # a dataset scan runs only while its tab is open
-            self._update_top_images(s, generation)
-        elif title == "Architecture":
-            pass  # the table follows the Layer control through _layer_changed, on the control's thread
-
-    def _update_saliency(self, s, image, generation):
-        from .. import attribution
-
-        ins = self.inspector
-        indices, scores, names, probabilities = views.top_classes(ins, image, 5, self.class_names)
-        bar_key = ("bars", s["image"])
-        if self._last.get("bars") != bar_key:
-            with self.class_bars.hold_sync():
-                self.class_bars.x = [f"{i}: {n}" if n != str(i) else str(i) for i, n in zip(indices, names)]
-                self.class_bars.y = scores
-            self._bar_classes = indices
-            self.class_chart.axes[1].label = "probability" if probabilities else "score"
-            self._last["bars"] = bar_key
-        target = indices[0] if s["target"] < 0 else s["target"]
-        self.class_bars.selected = [indices.index(target)] if target in indices else []
-        if s["method"] == MAXIMIZE:
-            self._update_maximize(s, image, generation)
-            return
-        layer = self._attribution_layer(s["method"], s["layer"])
-        key = ("heat", s["image"], s["method"], tuple(sorted(s["options"].items())), target, layer)
-        if self._last.get("heat") != key:
-            self.progress.layout.visibility = "visible"
-            self.progress.value = 10
-            self.progress.description = "computing"
-            try:
-                heat = attribution.attribute(self.model, image, target=target, method=s["method"], layer=layer,
-                                             preprocess=self.preprocess, **s["options"])[0]
-            finally:
-                self.progress.value = 100
-                self.progress.layout.visibility = "hidden"
-            if self._updates.superseded(generation):
-                return
-            self._heat = heat
-            self._last["heat"] = key
-        tokens = None
-        if self._is_sequence and self.vocabulary is not None:
-            tokens = [self.vocabulary[int(t)] if 0 <= int(t) < len(self.vocabulary) else str(int(t)) for t in np.asarray(image).reshape(-1)]
-        overlay_key = key + (s["opacity"],)
-        if self._last.get(id(self.saliency_canvas)) != overlay_key:
-            result = views.saliency_view(self._heat, image, s["opacity"], self._is_sequence, tokens)
-            picture = result["overlay"]
-            name = self.class_names[target] if self.class_names and target < len(self.class_names) else str(target)
-            picture.label = (f"{self._methods[s['method']][0]}" + (f" at {layer}" if layer else "")
-                             + f" for class {target}" + (f" ({name})" if name != str(target) else ""))
-            self._apply(self.saliency_canvas, overlay_key, lambda: picture, generation)
-            self.tokens_html.value = result.get("html", "")
-
-    def _cancel_for(self, generation):
-        return lambda: self._updates.superseded(generation)
-
-    def _show_progress(self, fraction):
-        self.progress.value = int(round(100 * min(max(fraction, 0.0), 1.0)))
-
-    def _run_with_progress(self, what, function):
-        """Run a long computation with the progress bar showing; a newer selection cancels it."""
-        from ..errors import CancelledError
-
-        self.progress.description = what
-        self.progress.value = 0
-        self.progress.layout.visibility = "visible"
+        selection = self.selection
+        image_key = self.image_key(selection.image)
+        if image_key != self._warmed_image:
+            warm_layers = getattr(self.inspector, "warm_layers", None)
+            if callable(warm_layers):
+                try:
+                    warm_layers(self.image_array(selection.image))
+                except Exception:  # the views compute what they need themselves (and report real errors)
+                    pass
+            self._warmed_image = image_key
+        visible = self._visible_tab(selection)
+        order = [visible] + [tab for tab in self.tab_objects if tab is not visible and tab.runs_hidden]
+        message = None
         try:
-            return function()
-        except CancelledError:
-            return None
+            for tab in order:
+                if job.superseded:
+                    return
+                text = ""
+                try:
+                    tab.update(selection, job)
+                except CancelledError:
+                    return
+                except Exception as error:  # one line in the tab (and the status line when visible)
+                    text = _one_line(error)
+                    if tab is visible:
+                        message = text
+                tab.set_note(text)
         finally:
             self.progress.layout.visibility = "hidden"
-
-    def _update_top_images(self, s, generation):
-        from ..units.reconstruct import reconstruct
-        from ..units.top_activations import top_activations
-
-        layer, channel = s["layer"], s["channel"]
-        shape = self.inspector.layer(layer).output_shape
-        if len(shape) < 3:
-            raise NbinterpError(f"top images need a layer with a spatial output; {layer} outputs {shape}")
-        key = ("top", layer, channel)
-        pictures = self._top_cache.get(key)
-        if pictures is None:
-            data = self.dataset if self.dataset is not None else np.stack(self._images)
-            total = len(data) if hasattr(data, "__len__") else None
-
-            def scan():
-                result = top_activations(
-                    self.inspector, layer, channel, data, k=9, cancel=self._cancel_for(generation),
-                    callback=lambda seen, n: self._show_progress(0.8 * seen / (n or total or max(seen, 1))))
-                recons = []
-                for i, (image, position) in enumerate(zip(result.images, result.positions)):
-                    if self._updates.superseded(generation):
-                        return None
-                    recons.append(reconstruct(self.inspector, layer, channel, image, position=position))
-                    self._show_progress(0.8 + 0.2 * (i + 1) / len(result))
-                return views.top_images_view(result, recons)
-
-            pictures = self._run_with_progress("scanning", scan)
-            if pictures is None:
-                return
-            self._top_cache.put(key, pictures)
-        for canvas, part in ((self.top_images_canvas, "images"), (self.top_patches_canvas, "patches"),
-                             (self.top_recon_canvas, "reconstructions")):
-            self._apply(canvas, key, lambda p=pictures[part]: p, generation)
-
-    def _update_maximize(self, s, image, generation):
-        from ..units.maximize import Channel, Class, maximize
-
-        layer, options = s["layer"], dict(s["options"])
-        is_output = self.inspector.plan.output_key(layer) == self.inspector.plan.output_keys[0]
-        if is_output:
-            target = views.top_classes(self.inspector, image, 1)[0][0] if s["target"] < 0 else s["target"]
-            objective, label = Class(target), f"class {target} of {self.model.name}"
-        else:
-            if views.channel_count(self.inspector, layer) == 0:
-                raise NbinterpError(f"{layer} has no channels to maximise; pick a conv layer or the output")
-            objective, label = Channel(layer, s["channel"]), f"channel {s['channel']} of {layer}"
-        key = ("maximize", layer, repr(objective), tuple(sorted(options.items())))
-        if self._last.get(id(self.saliency_canvas)) == key:
+        if job.superseded:
             return
-        steps = int(options.get("steps", 64))
-        result = self._run_with_progress("ascent", lambda: maximize(
-            self.model, objective, progress=False, preprocess=self.preprocess,
-            cancel=self._cancel_for(generation),
-            callback=lambda step, value: self._show_progress((step + 1) / steps), **options))
-        if result is None:
-            return
-        picture = views.maximize_view(result, "what " + label + " wants")
-        self._apply(self.saliency_canvas, key, lambda: picture, generation)
-        self.tokens_html.value = ""
+        self.last_update_seconds = time.perf_counter() - started
+        if self._notice is not None and job.generation > self._notice[2]:
+            self._notice = None  # a later change clears a notice
+        self._status = (message, True) if message else (self._summary_line(selection), False)
+        self._render_status()
 
-    def _attribution_layer(self, method, layer):
-        """Layer-based methods (Grad-CAM, ...) explain the selected layer when it has a
-        spatial feature map; otherwise they pick their own default layer."""
-        from .. import attribution
+    def _plan_warm(self, job: Job) -> list[Work]:
+        selection = self.selection
+        visible = self._visible_tab(selection)
+        work = []
+        for tab in [visible] + [tab for tab in self.tab_objects if tab is not visible]:
+            try:
+                work.extend(tab.needs(selection))
+            except Exception:  # a tab that cannot say what it needs just is not warmed
+                continue
+        return work
 
-        if method not in attribution.METHODS or not getattr(attribution.METHODS[method], "uses_layer", False) \
-                or method == "cam":
-            return None
-        shape = self.inspector.layer(layer).output_shape
-        if len(shape) == 4 and all(d is not None and d > 1 for d in shape[1:3]):
-            return layer
-        return None
+    def _has_room(self) -> bool:
+        caches = (self.inspector.cache, self.pictures_cache)
+        return all(cache.nbytes <= WARM_FILL * cache.max_bytes for cache in caches)
+
+    def _show_progress(self, job, fraction, what):
+        if what:
+            self.progress.description = what
+        self.progress.value = int(round(100 * fraction))
+        self.progress.layout.visibility = "visible"
+
+    def cache_stats(self) -> dict:
+        """Bytes and hit counts of the Explorer's caches (and of the compiled
+        functions, when the core reports them)."""
+        stats = {"inspector": _cache_info(self.inspector.cache), "pictures": _cache_info(self.pictures_cache),
+                 "attributions": _cache_info(self.tabs_by_title["Saliency"].heat_cache)}
+        try:
+            compiled = importlib.import_module("nbinterp.core.compiled")
+        except ImportError:
+            compiled = None
+        if compiled is not None and callable(getattr(compiled, "stats", None)):
+            stats["compiled"] = compiled.stats()
+        return stats
 
     # ----------------------------------------------------------------- status
     def _summary_line(self, s):
-        parts = [f"layer {s['layer']}", f"channel {s['channel']}", f"image {s['image']}"]
-        if self._labels is not None and s["image"] < len(self._labels):
-            label = self._labels[s["image"]]
+        parts = [f"layer {s.layer}", f"channel {s.channel}", f"image {s.image}"]
+        if self._labels is not None and s.image < len(self._labels):
+            label = self._labels[s.image]
             parts.append("label " + (self.class_names[label] if self.class_names and label < len(self.class_names) else str(label)))
         return " · ".join(parts) + f" · updated in {self.last_update_seconds * 1e3:.0f} ms"
 
-    def _set_status(self, text, error=False):
-        self.status.value = ("⚠ " if error else "") + str(text)
-        self._error = text if error else None
+    def _render_status(self):
+        text, error = self._notice[:2] if self._notice is not None else self._status
+        line = ("⚠ " if error else "") + str(text)
+        if self._hint:
+            line += f" · warming up: {self._hint}"
+        self.status.value = line
+
+    def _notify(self, text, error=False):
+        """A message that stays in the status line until a later control change is drawn."""
+        self._notice = (" ".join(str(text).split()), error, self.scheduler.generation)
+        self._render_status()
+
+    def _show_warming(self, description):
+        self._hint = description
+        self._render_status()
 
     def _report(self, error):
         """Unexpected errors: one line in the status, never a traceback wall."""
-        self._set_status(_one_line(error), error=True)
+        self._status = (_one_line(error), True)
+        self._render_status()
 
     # ----------------------------------------------------------------- export
-    def _view_pictures(self, view=None):
-        view = TAB_TITLES[self.tabs.selected_index or 0] if view is None else view
-        canvases = {
-            "Filters": [self.filters_canvas, self.kernel_canvas],
-            "Kernel response": [self.response_input_canvas, self.response_kernel_canvas, self.response_canvas],
-            "Activations": [self.grid_canvas, self.channel_canvas],
-            "Saliency": [self.saliency_canvas],
-            "Top images": [self.top_images_canvas, self.top_patches_canvas, self.top_recon_canvas],
-        }
-        if view not in canvases:
-            raise NbinterpError(f"no picture to export for {view!r}; choose one of {list(canvases)}")
+    def _tab_for_export(self, view):
+        title = TAB_TITLES[self.tabs.selected_index or 0] if view is None else view
+        if title not in self.tabs_by_title:
+            raise NbinterpError(f"no view named {title!r}; views are: {', '.join(TAB_TITLES)}")
         self.wait()
-        return view, [(c.image, c.label) for c in canvases[view] if c.image is not None and c.image.size > 1]
+        return self.tabs_by_title[title]
 
-    def export_png(self, view=None) -> bytes:
-        """PNG bytes of the current view's pictures side by side (view = a tab title)."""
-        _, pictures = self._view_pictures(view)
-        height = max(p.shape[0] for p, _ in pictures)
-        parts = []
-        for picture, _ in pictures:
-            rgb = picture if picture.shape[-1] == 3 else np.repeat(picture[..., :1], 3, axis=-1)
-            if rgb.shape[0] != height:
-                rgb = resize(rgb, (height, round(rgb.shape[1] * height / rgb.shape[0])), smooth=False)
-            parts += [rgb, np.full((height, 8, 3), 255, np.uint8)]
-        return to_png(np.concatenate(parts[:-1], axis=1))
+    def export_png(self, view: Optional[str] = None) -> bytes:
+        """PNG bytes of a view's pictures side by side with their captions (view = a tab title)."""
+        tab = self._tab_for_export(view)
+        return export.compose_png(tab.pictures(), title=f"{self.model.name}: {tab.title}", what=f"the {tab.title} tab")
 
-    def figure(self, view=None):
-        """A matplotlib Figure of the current view (for handouts and papers)."""
-        import matplotlib.pyplot as plt
-        from matplotlib.figure import Figure
+    def figure(self, view: Optional[str] = None):
+        """A matplotlib Figure of a view, with colour bars (for handouts and papers)."""
+        tab = self._tab_for_export(view)
+        return export.figure(tab.pictures(), title=f"{self.model.name}: {tab.title}", what=f"the {tab.title} tab")
 
-        view, pictures = self._view_pictures(view)
-        fig = Figure(figsize=(4 * len(pictures), 4.4))
-        for i, (picture, label) in enumerate(pictures):
-            ax = fig.add_subplot(1, len(pictures), i + 1)
-            ax.imshow(picture if picture.shape[-1] != 1 else picture[..., 0], cmap="gray", interpolation="nearest")
-            ax.set_title(label, fontsize=8, wrap=True)
-            ax.axis("off")
-        fig.suptitle(f"{self.model.name}: {view}")
-        del plt
-        return fig
-
-    def _save_png(self):
+    def _save_clicked(self, _button):
         try:
             view = TAB_TITLES[self.tabs.selected_index or 0]
             path = f"nbinterp-{view.lower().replace(' ', '-')}-{self.layer.value.replace('/', '_')}.png"
             with open(path, "wb") as handle:
                 handle.write(self.export_png(view))
-            self._set_status(f"saved {path}")
+            self._notify(f"saved {path}")
         except Exception as error:
-            self._report(error)
+            self._notify(_one_line(error), error=True)
+
+    # -------------------------------------------------------------- lifecycle
+    def _stop_worker(self, timeout):
+        scheduler = getattr(self, "scheduler", None)
+        return True if scheduler is None else scheduler.close(timeout)
+
+    def close(self) -> None:
+        """Stop the worker (cancelling what runs), close every widget of the
+        Explorer and drop its caches."""
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
+        _LIVE.discard(self)
+        self._stop_worker(CLOSE_TIMEOUT_S)
+        for widget, handler, names in self._handlers:
+            widget.unobserve(handler, names=names)
+        self._handlers.clear()
+        self.export_button.on_click(self._save_clicked, remove=True)
+        for tab in getattr(self, "tab_objects", ()):
+            tab.close()
+        option_controls = [c for controls in self.method_options.values() for c in controls.values()]
+        close_widgets(*self.children, self.layout, *option_controls, self.invert, self.preview)
+        self.pictures_cache.clear()
+        self.inspector.cache.clear()
+        self._images = []
+        super().close()
 
 
-__all__ = ["Explorer"]
+__all__ = ["Explorer", "TABS"]

@@ -106,14 +106,13 @@ def test_top_images_rank_the_uploads_too(digits):
 
 
 def test_method_controls_follow_the_option_table(monkeypatch, digits):
-    from types import SimpleNamespace
-
     from nbinterp.attribution import GradCAM, SmoothGrad
+    from nbinterp.core.options import FloatOption, IntOption, SeedOption
 
     table = (
-        SimpleNamespace(name="samples", default=20, label="Samples", help="noisy copies", ui="int", low=1, high=500, step=1, choices=()),
-        SimpleNamespace(name="noise", default=0.2, label="Noise σ", help="", ui="float", low=0.0, high=1.0, step=0.01, choices=()),
-        SimpleNamespace(name="seed", default=0, label="Seed", help="", ui=None, low=None, high=None, step=None, choices=()),
+        IntOption("samples", 20, "Samples", "noisy copies", low=1, high=500, step=1),
+        FloatOption("noise", 0.2, "Noise σ", low=0.0, high=1.0, step=0.01),
+        SeedOption("seed", 0, "Seed", ui=None),
     )
     monkeypatch.setattr(SmoothGrad, "option_table", table, raising=False)
     monkeypatch.setattr(GradCAM, "follows_selected_layer", False, raising=False)

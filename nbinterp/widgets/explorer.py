@@ -14,7 +14,7 @@ one line.
 from __future__ import annotations
 
 import atexit
-import importlib
+import dataclasses
 import time
 import weakref
 from typing import Optional
@@ -23,6 +23,7 @@ import ipywidgets as W
 import numpy as np
 
 from .. import views
+from ..core import compiled
 from ..core.cache import ByteBudgetCache
 from ..core.inputs import as_batch
 from ..core.inspector import Inspector
@@ -41,7 +42,8 @@ from .updates import Job, Scheduler, Work
 TABS = (FiltersTab, KernelResponseTab, ActivationsTab, SaliencyTab, TopImagesTab, ArchitectureTab)
 TAB_TITLES = [tab.title for tab in TABS]
 DEFAULT_TAB = "Activations"
-MAXIMIZE_OPTIONS = {"steps": 64, "lr": 0.05, "l2": 0.001, "jitter": 2, "blur_every": 4}
+#: the Explorer's ascent is shorter than maximize()'s default, to stay interactive
+MAXIMIZE_STEPS = 64
 PICTURES_CACHE_BYTES = 64 * 2**20
 WARM_FILL = 0.8  # warm-up stops once a cache is this full, so it never evicts what is shown
 CLOSE_TIMEOUT_S = 10.0
@@ -58,14 +60,16 @@ def _stop_workers_at_exit():
         explorer._stop_worker(EXIT_TIMEOUT_S)
 
 
-def _maximize_defaults(input_shape):
-    """Ascent settings for the model's input size: jitter and blur regularise large
-    images, but on small ones (28x28 digits) they wash out what a unit responds to."""
-    options = dict(MAXIMIZE_OPTIONS)
+def _maximize_table(input_shape):
+    """Maximize's option table with the Explorer's defaults: fewer steps, and on small
+    inputs (28x28 digits) no jitter or blur, which wash out what a unit responds to."""
+    from ..units.maximize import MAXIMIZE_OPTIONS
+
+    changes = {"steps": MAXIMIZE_STEPS}
     spatial = [d for d in input_shape[:-1] if d is not None]
     if spatial and max(spatial) < 96:
-        options.update(jitter=0, blur_every=0)
-    return options
+        changes.update(jitter=0, blur_every=0)
+    return tuple(dataclasses.replace(o, default=changes[o.name]) if o.name in changes else o for o in MAXIMIZE_OPTIONS)
 
 
 def _one_line(error):
@@ -80,28 +84,13 @@ def _one_line(error):
 _STYLE = {"description_width": "initial"}
 
 
-def _guess_option_control(name, default):
-    """A control for an option known only by its default (no option table)."""
-    description = name.replace("_", " ")
-    if isinstance(default, bool):
-        return W.Checkbox(value=default, description=description, indent=False)
-    if isinstance(default, int):
-        return W.BoundedIntText(value=default, min=1 if default >= 1 else 0, max=100_000, description=description,
-                                style=_STYLE, layout=W.Layout(width="150px"))
-    if isinstance(default, float):
-        return W.BoundedFloatText(value=default, min=0.0, max=1e6, step=0.05, description=description,
-                                  style=_STYLE, layout=W.Layout(width="150px"))
-    return None  # arrays (baselines) and other objects keep their defaults
-
-
 def _option_control(option):
     """A control for one entry of a method's ``option_table`` (None when not shown)."""
-    ui, default = getattr(option, "ui", None), getattr(option, "default", None)
+    ui, default = option.ui, option.default
     if ui is None or default is None:
         return None
-    label = getattr(option, "label", None) or option.name.replace("_", " ")
-    common = {"description": label, "tooltip": getattr(option, "help", "") or ""}
-    low, high, step = getattr(option, "low", None), getattr(option, "high", None), getattr(option, "step", None)
+    common = {"description": option.text, "tooltip": option.help}
+    low, high, step = option.low, option.high, option.step
     if ui == "bool":
         return W.Checkbox(value=bool(default), indent=False, **common)
     if ui == "choice":
@@ -117,15 +106,9 @@ def _option_control(option):
     return None
 
 
-def _method_controls(cls):
-    """{option name: control} for an attribution method: from its ``option_table``
-    when it has one, else guessed from its ``options`` defaults."""
-    table = getattr(cls, "option_table", None)
-    if table is None:
-        pairs = ((name, _guess_option_control(name, value)) for name, value in dict(cls.options or {}).items())
-    else:
-        pairs = ((option.name, _option_control(option)) for option in table)
-    return {name: control for name, control in pairs if control is not None}
+def _controls(table):
+    """{option name: control} for the options of ``table`` that a person sets in the UI."""
+    return {option.name: control for option in table if (control := _option_control(option)) is not None}
 
 
 def _cache_info(cache):
@@ -271,10 +254,8 @@ class Explorer(W.VBox):
         self._method_labels = {name: getattr(cls, "label", None) or name.replace("_", " ")
                                for name, cls in attribution.METHODS.items()}
         self._method_labels[MAXIMIZE] = "Maximize (what the unit wants)"
-        self.method_options = {name: _method_controls(cls) for name, cls in attribution.METHODS.items()}
-        self.method_options[MAXIMIZE] = {
-            name: control for name, value in _maximize_defaults(ins.input_shape).items()
-            if (control := _guess_option_control(name, value)) is not None}
+        self.method_options = {name: _controls(cls.option_table) for name, cls in attribution.METHODS.items()}
+        self.method_options[MAXIMIZE] = _controls(_maximize_table(ins.input_shape))
         self.method = W.Dropdown(description="Method", options=[(label, name) for name, label in self._method_labels.items()],
                                  value="gradient" if "gradient" in self._method_labels else next(iter(self._method_labels)),
                                  layout=W.Layout(width="340px"))
@@ -476,12 +457,10 @@ class Explorer(W.VBox):
         selection = self.selection
         image_key = self.image_key(selection.image)
         if image_key != self._warmed_image:
-            warm_layers = getattr(self.inspector, "warm_layers", None)
-            if callable(warm_layers):
-                try:
-                    warm_layers(self.image_array(selection.image))
-                except Exception:  # the views compute what they need themselves (and report real errors)
-                    pass
+            try:
+                self.inspector.warm_layers(self.image_array(selection.image))
+            except Exception:  # the views compute what they need themselves (and report real errors)
+                pass
             self._warmed_image = image_key
         visible = self._visible_tab(selection)
         order = [visible] + [tab for tab in self.tab_objects if tab is not visible and tab.runs_hidden]
@@ -536,12 +515,9 @@ class Explorer(W.VBox):
         functions, when the core reports them)."""
         stats = {"inspector": _cache_info(self.inspector.cache), "pictures": _cache_info(self.pictures_cache),
                  "attributions": _cache_info(self.tabs_by_title["Saliency"].heat_cache)}
-        try:
-            compiled = importlib.import_module("nbinterp.core.compiled")
-        except ImportError:
-            compiled = None
-        if compiled is not None and callable(getattr(compiled, "stats", None)):
-            stats["compiled"] = compiled.stats()
+        functions = compiled.stats(self.model)
+        stats["compiled"] = {"functions": functions.functions, "bytes": functions.nbytes,
+                             "budget": compiled.budget, "evictions": functions.evictions}
         return stats
 
     # ----------------------------------------------------------------- status

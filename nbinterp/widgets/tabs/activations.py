@@ -46,9 +46,7 @@ class ActivationsTab(Tab):
 
     def _warm_image(self, selection, index, job):
         ins = self.explorer.inspector
-        warm_layers = getattr(ins, "warm_layers", None)
-        if callable(warm_layers):
-            warm_layers(self.explorer.image_array(index))
+        ins.warm_layers(self.explorer.image_array(index))
         job.check()
         self._grid(selection, index)
         self._channel(selection, index)

@@ -8,8 +8,6 @@ current image, so switching methods shows a cached map.
 
 from __future__ import annotations
 
-import inspect
-from functools import lru_cache
 
 import ipywidgets as W
 import numpy as np
@@ -24,22 +22,6 @@ from .base import Tab
 
 MAXIMIZE = "maximize"
 HEAT_CACHE_BYTES = 32 * 2**20
-
-
-@lru_cache(maxsize=1)
-def _attribute_hooks() -> frozenset:
-    """Which of ``progress=`` / ``cancel=`` ``nbinterp.attribute`` accepts."""
-    from ... import attribution
-
-    parameters = inspect.signature(attribution.attribute).parameters
-    return frozenset(name for name in ("progress", "cancel") if name in parameters)
-
-
-def follows_selected_layer(cls) -> bool:
-    """Whether an attribution method explains the selected layer (Grad-CAM) rather
-    than a layer of its own choosing (CAM) or none (gradients)."""
-    follows = getattr(cls, "follows_selected_layer", None)
-    return bool(getattr(cls, "uses_layer", False) if follows is None else follows)
 
 
 class SaliencyTab(Tab):
@@ -103,7 +85,7 @@ class SaliencyTab(Tab):
         from ... import attribution
 
         cls = attribution.METHODS.get(method)
-        if cls is None or not follows_selected_layer(cls):
+        if cls is None or not cls.follows_selected_layer:
             return None
         shape = self.explorer.inspector.layer(layer).output_shape
         if len(shape) == 4 and all(d is not None and d > 1 for d in shape[1:3]):
@@ -127,13 +109,9 @@ class SaliencyTab(Tab):
         heat = self.heat_cache.get(key)
         if heat is not None:
             return heat, target, layer
-        hooks = {}
-        if "cancel" in _attribute_hooks():
-            hooks["cancel"] = job.cancel
-        if "progress" in _attribute_hooks():
-            hooks["progress"] = lambda fraction: job.progress(fraction, "computing")
         heat = attribution.attribute(ex.model, image, target=target, method=method, layer=layer,
-                                     preprocess=ex.preprocess, **hooks, **options)[0]
+                                     preprocess=ex.preprocess, cancel=job.cancel,
+                                     progress=lambda fraction: job.progress(fraction, "computing"), **options)[0]
         heat.setflags(write=False)
         self.heat_cache.put(key, heat)
         job.check()

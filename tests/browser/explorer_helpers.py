@@ -63,7 +63,7 @@ def drive_tour_explorer(page, screenshot=None):
     front end (the page must show the tour after it ran):
 
     * the Channel slider's handle, focused, moves on ArrowRight and the enlarged
-      channel redraws;
+      channel redraws; a click on the slider's track moves it too;
     * clicking an activation tile selects that channel;
     * every tab shows its picture when opened;
     * on the Saliency tab, clicking a class bar makes that class the Target and
@@ -89,6 +89,15 @@ def drive_tour_explorer(page, screenshot=None):
     handle.focus()
     page.keyboard.press("ArrowRight")
     wait_readout(page, explorer, "Channel", 1)
+    wait_for_pixels_change(page, channel_view, before)
+
+    # mouse: a click on the slider's track near its right end jumps there (7 of 0..7)
+    track = widget_by_label(explorer, "Channel").locator(".noUi-target").first
+    track.scroll_into_view_if_needed()
+    box = track.bounding_box()
+    before = canvas_pixels(page, channel_view)
+    track.click(position={"x": box["width"] * 0.97, "y": box["height"] / 2})
+    wait_readout(page, explorer, "Channel", 7)
     wait_for_pixels_change(page, channel_view, before)
 
     # a tile of the activation grid: conv1's 8 maps in 3x3, the last row's first is channel 6

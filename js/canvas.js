@@ -194,7 +194,38 @@ function strokeRegion(ctx, region, zoom, colour, width) {
   ctx.strokeRect(x, y, w, h);
 }
 
+/**
+ * Keep the notebook's keyboard shortcuts away from keys pressed inside an
+ * nbinterp widget.
+ *
+ * Jupyter Notebook 7, unlike JupyterLab, matches its shortcuts while a keydown
+ * is still travelling down to the focused element (lumino's capture phase), so
+ * command-mode bindings such as ArrowRight ("move to the next heading", whose
+ * selector ends in `:focus`) take the key from a focused slider handle,
+ * dropdown or tab before that control sees it. Lumino skips any target that
+ * carries `data-lm-suppress-shortcuts`: give it to each element that gets focus
+ * inside an nbinterp widget. Installed once per document.
+ */
+export const SHORTCUT_SCOPES = ".nbinterp-explorer, .nbinterp-canvas-root";
+export function keepShortcutsOut(doc) {
+  if (!doc || typeof doc.addEventListener !== "function" || doc.__nbinterpShortcutsOut) return false;
+  doc.__nbinterpShortcutsOut = true;
+  doc.addEventListener(
+    "focusin",
+    (event) => {
+      const target = event.target;
+      if (!target || typeof target.closest !== "function" || !target.closest(SHORTCUT_SCOPES)) return;
+      if (!target.hasAttribute("data-lm-suppress-shortcuts")) {
+        target.setAttribute("data-lm-suppress-shortcuts", "true");
+      }
+    },
+    true,
+  );
+  return true;
+}
+
 function render({ model, el: host }) {
+  keepShortcutsOut(host.ownerDocument);
   const root = el("div", "nbinterp-canvas-root");
   root.style.display = "inline-flex";
   root.style.flexDirection = "column";

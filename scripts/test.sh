@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the whole nbinterp test suite in one go:
 #   1. Python: one pytest run over tests/ (unit tests, notebook execution,
-#      and end-to-end browser tests in JupyterLab + headless Chromium);
+#      and end-to-end browser tests in JupyterLab, Notebook 7 and Voila with
+#      headless Chromium);
 #   2. JavaScript: node's built-in test runner over js/.
 # Creates .venv with the system python3 if it is missing and installs the
 # package in editable mode with its test extra. Extra arguments go to pytest.

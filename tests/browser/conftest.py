@@ -1,4 +1,5 @@
-"""End-to-end fixtures: a real JupyterLab server and headless Chromium.
+"""End-to-end fixtures: real Jupyter front ends (JupyterLab, Notebook 7, Voila)
+and headless Chromium.
 
 Fixtures
 --------
@@ -7,6 +8,16 @@ Fixtures
     port, serving the repository root, with no token, no news/update
     notifications, no autosave (so notebooks in the tree stay unmodified) and
     ``window.jupyterapp`` exposed. Has ``.url``, ``.port``, ``.root``, ``.log``.
+``notebook7_server`` (session)
+    Jupyter Notebook 7, configured like the JupyterLab one, serving a copy of
+    ``notebooks/`` in a temporary folder (``.root``), so running and saving
+    there never touches the working tree.
+``voila_server`` (session)
+    The tour served as a Voila app by ``scripts/demo.sh --voila`` (with
+    ``NBINTERP_SKIP_INSTALL=1``: this environment, no pip), which itself runs
+    on a temporary copy of ``notebooks/``. ``.url`` opens the tour.
+``open_page`` (function)
+    ``open_page(server)``: a fresh page like ``page`` for any of the servers.
 ``browser`` (session)
     Playwright Chromium (the system ``/usr/bin/chromium``), headless.
 ``browser_log`` (function)
@@ -21,8 +32,11 @@ Fixtures
     ``page.goto("/lab/tree/notebooks/00_tour.ipynb")`` works. Use the helpers
     in ``tests/browser/helpers.py`` to open notebooks and run them.
 
-Without Chromium or JupyterLab the tests skip, except under ``CI=true``
-where they fail.
+All servers are started and stopped by the same code (``start_server`` /
+``stop_server``), each with private Jupyter config, data, runtime and
+settings folders (``jupyter_home``). Without Chromium, JupyterLab, Notebook 7
+or Voila the tests that need them skip, except under ``CI=true`` where they
+fail.
 """
 
 from __future__ import annotations
@@ -98,7 +112,10 @@ def _get(url: str, timeout: float = 2.0):
 
 
 @dataclass
-class LabServer:
+class Server:
+    """A Jupyter front-end server started by ``start_server``."""
+
+    name: str
     url: str
     port: int
     root: Path
@@ -111,6 +128,102 @@ class LabServer:
         except OSError:
             return ""
 
+    def log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+LabServer = Server  # the name the JupyterLab fixture's object had first
+
+
+def jupyter_home(folder: Path) -> dict:
+    """Private Jupyter folders under ``folder`` (settings with LAB_SETTINGS,
+    workspaces, runtime, config, data-less) and the environment that points
+    a server at them, so no test reads or writes the user's own."""
+    settings = folder / "settings"
+    for rel, values in LAB_SETTINGS.items():
+        path = settings / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    for sub in ("workspaces", "runtime", "config"):
+        (folder / sub).mkdir(exist_ok=True)
+    env = dict(os.environ)
+    env.update(
+        JUPYTERLAB_SETTINGS_DIR=str(settings),
+        JUPYTERLAB_WORKSPACES_DIR=str(folder / "workspaces"),
+        JUPYTER_RUNTIME_DIR=str(folder / "runtime"),
+        JUPYTER_CONFIG_DIR=str(folder / "config"),
+        TF_CPP_MIN_LOG_LEVEL=env.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        PYTHONUNBUFFERED="1",
+    )
+    # kernels started by the server should use this environment's Python
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+def _answers(url: str, any_status: bool) -> bool:
+    try:
+        status, _ = _get(url)
+        return status == 200 or any_status
+    except urllib.error.HTTPError:
+        return any_status  # it answered: up, but wants a token or redirects
+    except (urllib.error.URLError, ConnectionError, OSError):
+        return False
+
+
+def start_server(
+    name: str,
+    cmd: list,
+    *,
+    port: int,
+    root: Path,
+    log: Path,
+    env: dict,
+    cwd: Path = ROOT,
+    ready_path: str = "/api/status",
+    any_status: bool = False,
+    timeout: float = SERVER_START_TIMEOUT,
+) -> Server:
+    """Start ``cmd`` in its own process group, its output in ``log``, and wait
+    until ``http://127.0.0.1:{port}{ready_path}`` answers (200, or any HTTP
+    answer when ``any_status``). Stops it again and raises if it exits or does
+    not answer within ``timeout`` seconds."""
+    url = f"http://127.0.0.1:{port}"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(name=name, url=url, port=port, root=root, log=log, process=proc)
+    deadline = time.monotonic() + timeout
+    try:
+        while not _answers(url + ready_path, any_status):
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {proc.returncode}:\n{server.log_tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{name} did not answer {ready_path} within {timeout} s:\n{server.log_tail()}"
+                )
+            time.sleep(0.25)
+    except BaseException:
+        stop_server(server, ask=False)
+        raise
+    return server
+
+
+def stop_server(server: Server, ask: bool = True) -> None:
+    """Stop a server and everything it started (kernels included): first by
+    asking it (``POST /api/shutdown``, when ``ask``), then SIGTERM and SIGKILL
+    to its process group."""
+    _stop(server.process, server.url if ask else None)
+
 
 def _stop(proc: subprocess.Popen, url: str | None) -> None:
     if proc.poll() is None and url:
@@ -121,7 +234,7 @@ def _stop(proc: subprocess.Popen, url: str | None) -> None:
             proc.wait(timeout=20)
         except Exception:
             pass
-    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
         if proc.poll() is not None:
             break
         try:
@@ -134,37 +247,27 @@ def _stop(proc: subprocess.Popen, url: str | None) -> None:
             continue
 
 
+def require_module(module: str, what: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        missing_tool(f"{what} is not installed in this environment (pip install -e '.[test]')")
+
+
+@pytest.fixture(scope="session")
+def tour_copy(tmp_path_factory) -> Path:
+    """A temporary folder holding a copy of ``notebooks/`` (as ``notebooks/``)."""
+    folder = tmp_path_factory.mktemp("tree")
+    shutil.copytree(ROOT / "notebooks", folder / "notebooks")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def jupyter_server(tmp_path_factory):
-    try:
-        import jupyterlab  # noqa: F401
-    except ImportError:
-        missing_tool("JupyterLab is not installed in this environment")
-
+    require_module("jupyterlab", "JupyterLab")
     home = tmp_path_factory.mktemp("jupyterlab")
-    settings = home / "settings"
-    for rel, values in LAB_SETTINGS.items():
-        path = settings / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
-    for sub in ("workspaces", "runtime", "config"):
-        (home / sub).mkdir()
-
-    env = dict(os.environ)
-    env.update(
-        JUPYTERLAB_SETTINGS_DIR=str(settings),
-        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
-        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-        JUPYTER_CONFIG_DIR=str(home / "config"),
-        TF_CPP_MIN_LOG_LEVEL=env.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-        PYTHONUNBUFFERED="1",
-    )
-    # kernels started by the server should use this environment's Python
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-
+    env = jupyter_home(home)
     port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = home / "server.log"
     cmd = [
         sys.executable,
         "-m",
@@ -184,39 +287,77 @@ def jupyter_server(tmp_path_factory):
         # scratch notebooks live in a dot-folder under the root
         "--ContentsManager.allow_hidden=True",
     ]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = LabServer(url=url, port=port, root=ROOT, log=log, process=proc)
+    server = start_server("JupyterLab", cmd, port=port, root=ROOT, log=home / "server.log", env=env)
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"JupyterLab exited with code {proc.returncode}:\n{server.log_tail()}"
-                )
-            try:
-                status, _ = _get(f"{url}/api/status")
-                if status == 200:
-                    break
-            except (urllib.error.URLError, ConnectionError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"JupyterLab did not answer /api/status within {SERVER_START_TIMEOUT} s:\n"
-                    f"{server.log_tail()}"
-                )
-            time.sleep(0.25)
         yield server
     finally:
-        _stop(proc, url)
+        stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def notebook7_server(tmp_path_factory, tour_copy):
+    require_module("notebook", "Jupyter Notebook 7")
+    home = tmp_path_factory.mktemp("notebook7")
+    env = jupyter_home(home)
+    port = _free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "notebook",
+        "--no-browser",
+        "--allow-root",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        "--IdentityProvider.token=",
+        "--ServerApp.password=",
+        f"--ServerApp.root_dir={tour_copy}",
+        "--JupyterNotebookApp.expose_app_in_browser=True",
+    ]
+    server = start_server(
+        "Jupyter Notebook 7", cmd, port=port, root=tour_copy, log=home / "server.log", env=env
+    )
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+def demo_command(*args: str) -> list:
+    """``bash scripts/demo.sh ARGS`` (started with ``demo_env``)."""
+    return ["bash", str(ROOT / "scripts" / "demo.sh"), *args]
+
+
+def demo_env(home: Path) -> dict:
+    """Environment for ``scripts/demo.sh`` in a test: this Python environment,
+    nothing installed, private Jupyter folders, no display."""
+    env = jupyter_home(home)
+    env.update(NBINTERP_SKIP_INSTALL="1", NBINTERP_VENV=sys.prefix, TMPDIR=str(home))
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER"):
+        env.pop(var, None)
+    return env
+
+
+@pytest.fixture(scope="session")
+def voila_server(tmp_path_factory):
+    require_module("voila", "Voila")
+    home = tmp_path_factory.mktemp("voila")
+    port = _free_port()
+    server = start_server(
+        "Voila",
+        demo_command("--voila", f"--port={port}"),
+        port=port,
+        root=home,
+        log=home / "server.log",
+        env=demo_env(home),
+        # "/" would execute the tour; any answer from another path means it is up
+        ready_path="/api/status",
+        any_status=True,
+    )
+    try:
+        yield server
+    finally:
+        stop_server(server, ask=False)  # Voila has no token-free shutdown API
 
 
 @pytest.fixture(scope="session")
@@ -254,10 +395,12 @@ def console_errors(browser_log):
     return browser_log.errors
 
 
-@pytest.fixture
-def page(browser, jupyter_server, browser_log):
+def _new_page(browser, server, browser_log):
+    """A page in its own context whose ``base_url`` is ``server``; every console
+    message, page error, dialog and HTTP error goes into ``browser_log``.
+    Returns ``(context, page)``."""
     context = browser.new_context(
-        base_url=jupyter_server.url,
+        base_url=server.url,
         viewport={"width": 1280, "height": 1000},
         device_scale_factor=1,
     )
@@ -271,6 +414,12 @@ def page(browser, jupyter_server, browser_log):
         if msg.type == "error":
             browser_log.errors.append(text)
 
+    def on_page_error(exc):
+        # the first frame of the stack says which bundle threw
+        frames = [line.strip() for line in (getattr(exc, "stack", "") or "").splitlines()[1:]]
+        where = f" [{frames[0]}]" if frames else ""
+        browser_log.errors.append(f"uncaught: {exc}{where}")
+
     def on_response(response):
         if response.status >= 400:
             browser_log.http_errors.append(f"{response.status} {response.request.method} {response.url}")
@@ -280,23 +429,46 @@ def page(browser, jupyter_server, browser_log):
         dialog.dismiss()
 
     pg.on("console", on_console)
-    pg.on("pageerror", lambda exc: browser_log.errors.append(f"uncaught: {exc}"))
+    pg.on("pageerror", on_page_error)
     pg.on("dialog", on_dialog)
     pg.on("response", on_response)
+    return context, pg
+
+
+def _close_page(context, pg):
+    # shut the kernels this page started (Lab / Notebook 7), then drop the page
     try:
-        yield pg
+        pg.evaluate(
+            """async () => {
+                const app = window.jupyterapp;
+                if (app) await app.serviceManager.sessions.shutdownAll();
+            }"""
+        )
+    except Exception:
+        pass
+    context.close()
+
+
+@pytest.fixture
+def open_page(browser, browser_log):
+    """``open_page(server)`` -> a fresh page on ``server``, closed after the test."""
+    opened = []
+
+    def open_(server):
+        context, pg = _new_page(browser, server, browser_log)
+        opened.append((context, pg))
+        return pg
+
+    try:
+        yield open_
     finally:
-        # shut the kernels this page started, then drop the page
-        try:
-            pg.evaluate(
-                """async () => {
-                    const app = window.jupyterapp;
-                    if (app) await app.serviceManager.sessions.shutdownAll();
-                }"""
-            )
-        except Exception:
-            pass
-        context.close()
+        for context, pg in reversed(opened):
+            _close_page(context, pg)
+
+
+@pytest.fixture
+def page(open_page, jupyter_server):
+    return open_page(jupyter_server)
 
 
 @pytest.fixture

@@ -5,15 +5,14 @@ Progress displays live in :mod:`nbinterp.display`.
 
 from __future__ import annotations
 
-import threading
-import weakref
 
-import keras
-import numpy as np
 import tensorflow as tf
 
 from ..errors import CancelledError, MethodNotApplicableError, NotSupportedError, check_index
+from ..core import compiled
 from ..core.graph import Group, plan_for
+from ..core.model_spec import model_spec
+from ..core.models import resolve_model
 from ..core.inspector import Inspector
 
 
@@ -25,39 +24,22 @@ class UnitModel:
         if isinstance(model, Inspector):
             if preprocess is None:
                 preprocess = model.preprocess
-            model = model.model
-        if not isinstance(model, keras.Model):
-            raise TypeError(f"expected a keras.Model or an Inspector, got {type(model).__name__}")
+        model = resolve_model(model)  # a model, an Inspector or a model file
         self.model = model
         self.plan = plan_for(model)
-        if len(self.plan.inputs) != 1:
-            raise NotSupportedError(
-                f"model {model.name!r} has {len(self.plan.inputs)} inputs; unit views support single-input models only"
-            )
-        tensor = self.plan.inputs[0]
-        self.input_shape = tuple(None if d is None else int(d) for d in tensor.shape)[1:]
-        self.input_dtype = np.dtype(keras.backend.standardize_dtype(tensor.dtype))
+        spec = model_spec(self.plan).single_input("the unit views")
+        self.input_shape = spec.shape
+        self.input_dtype = spec.dtype
         if self.input_dtype.kind != "f":
             raise NotSupportedError(f"unit views need a model with a float input, not {self.input_dtype}")
         self.preprocess = preprocess
 
 
-_FUNCTIONS = weakref.WeakKeyDictionary()
-_FUNCTIONS_LOCK = threading.Lock()
-
-
 def cached_function(model, key, build):
-    """The function stored for ``(model, key)``, built by ``build()`` on first use.
-
-    Kept per model (weakly), so the compiled functions die with the model.
-    """
-    with _FUNCTIONS_LOCK:
-        table = _FUNCTIONS.setdefault(model, {})
-        fn = table.get(key)
-        if fn is None:
-            fn = build()
-            table[key] = fn
-        return fn
+    """The function stored for ``(model, key)``, built by ``build()`` on first use: kept by
+    the package's one owner of compiled functions (:mod:`nbinterp.core.compiled`), per model
+    (weakly, so the functions die with the model) and within its memory budget."""
+    return compiled.function(model, key, build, kind="units")
 
 
 def layer_output_shape(unit_model, entry):

@@ -57,6 +57,10 @@ if [ "$py_status" -eq 5 ]; then
   py_status=1
 fi
 
+echo "==> ruff (lint)"
+lint_status=0
+"$PY" -m ruff check . || lint_status=$?
+
 echo "==> JavaScript tests"
 js_status=0
 if ! command -v node >/dev/null 2>&1; then
@@ -72,8 +76,8 @@ else
   fi
 fi
 
-if [ "$py_status" -ne 0 ] || [ "$js_status" -ne 0 ]; then
-  echo "==> FAILED (pytest exit $py_status, node exit $js_status)" >&2
+if [ "$py_status" -ne 0 ] || [ "$js_status" -ne 0 ] || [ "$lint_status" -ne 0 ]; then
+  echo "==> FAILED (pytest exit $py_status, node exit $js_status, ruff exit $lint_status)" >&2
   exit 1
 fi
 echo "==> all tests passed"

@@ -27,7 +27,6 @@ from nbinterp.errors import (
     IndexOutOfRangeError,
     InvalidInputError,
     MethodNotApplicableError,
-    NotSupportedError,
     UnknownMethodError,
 )
 

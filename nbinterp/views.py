@@ -370,9 +370,36 @@ def activation_channel(ins, layer, image, channel):
 
 
 # ------------------------------------------------------------------- saliency
+def output_shape(ins):
+    """The shape of the model's (first) output per example, e.g. ``(10,)`` or ``(None, None, 5)``."""
+    outputs = ins.model.outputs
+    return tuple(outputs[0].shape[1:]) if outputs else ()
+
+
+def is_spatial_output(ins):
+    """Whether the model's output holds a map of positions (segmentation, detection heads,
+    fully convolutional classifiers) rather than one score per class."""
+    return len(output_shape(ins)) >= 2
+
+
+def class_count(ins):
+    """Classes the Target control lists: the output's last axis (the class channels of a
+    spatial output), 0 when unknown."""
+    shape = output_shape(ins)
+    if not shape or shape[-1] is None:
+        return 0
+    if len(shape) == 1 or is_spatial_output(ins):
+        return int(shape[-1])
+    return 0
+
+
 def top_classes(ins, image, k=5, class_names=None):
-    """(indices, scores, names, is_probability) of the k best classes for one image."""
-    out = np.asarray(ins.predict(image)[0], dtype=np.float64).reshape(-1)
+    """(indices, scores, names, is_probability) of the k best classes for one image; a
+    spatial output scores each class channel by its mean over the output positions."""
+    out = np.asarray(ins.predict(image)[0], dtype=np.float64)
+    if out.ndim >= 2:
+        out = out.reshape(-1, out.shape[-1]).mean(axis=0)
+    out = out.reshape(-1)
     k = min(k, out.shape[0])
     order = np.argsort(-out)[:k]
     probabilities = bool(np.all(out >= 0) and abs(out.sum() - 1.0) < 1e-3)

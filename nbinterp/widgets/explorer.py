@@ -266,11 +266,20 @@ class Explorer(W.VBox):
         self.page = W.IntSlider(description="Page", min=0, max=0, value=0, layout=W.Layout(width="260px"))
         self.opacity = W.FloatSlider(description="Opacity", min=0.0, max=1.0, step=0.05, value=0.5)
         target_options = [("top predicted", -1)]
-        n_classes = int(np.prod(self.model.outputs[0].shape[1:])) if self.model.outputs else 0
+        n_classes = views.class_count(self.inspector)
         for c in range(min(n_classes, 1000)):
             name = self.class_names[c] if self.class_names and c < len(self.class_names) else str(c)
             target_options.append((f"{c}: {name}", c))
         self.target = W.Dropdown(description="Target", options=target_options, value=-1, layout=W.Layout(width="340px"))
+        # spatial outputs (segmentation, detection heads): what an attribution explains
+        self.explain = W.Dropdown(description="Explain", value="mean", style=_STYLE, layout=W.Layout(width="340px"),
+                                  options=[("the class averaged over every output position", "mean"),
+                                           ("the class at one output position", "position")])
+        rows, cols = self._output_grid()
+        self.position_row = W.BoundedIntText(description="row", min=0, max=max(rows - 1, 0), value=rows // 2,
+                                             layout=W.Layout(width="140px"))
+        self.position_col = W.BoundedIntText(description="column", min=0, max=max(cols - 1, 0), value=cols // 2,
+                                             layout=W.Layout(width="150px"))
         self.options_box = W.HBox([])
         self.upload = W.FileUpload(description="Upload", accept="image/*", multiple=False)
         self.invert = W.Checkbox(description="Invert", value=False, indent=False,
@@ -294,13 +303,24 @@ class Explorer(W.VBox):
         self._controls_box = W.HBox([W.VBox([row1, row2, row3, self.options_box]), self.preview])
         self._status_row = W.HBox([self.progress, self.status])
 
+    def _output_grid(self):
+        """(rows, columns) of a spatial output for the Explorer's images (1, 1 otherwise):
+        sizes the model leaves open are measured on the first image."""
+        if not views.is_spatial_output(self.inspector):
+            return 1, 1
+        shape = views.output_shape(self.inspector)
+        if None in shape[:-1]:
+            shape = np.asarray(self.inspector.predict(self._images[0])).shape[1:]
+        return (int(shape[0]), int(shape[1]) if len(shape) > 2 else 1)
+
     def _observe(self, widget, handler, names="value"):
         widget.observe(handler, names=names)
         self._handlers.append((widget, handler, names))
 
     def _wire(self):
         for control in (self.layer, self.channel, self.image, self.input_channel, self.shared_scale,
-                        self.single_channel, self.opacity, self.target, self.method, self.page):
+                        self.single_channel, self.opacity, self.target, self.method, self.page,
+                        self.explain, self.position_row, self.position_col):
             self._observe(control, self._control_changed)
         self._observe(self.tabs, self._control_changed, "selected_index")
         for controls in self.method_options.values():
@@ -321,7 +341,13 @@ class Explorer(W.VBox):
             method=method, options=self.method_option_values(method), target=int(self.target.value),
             opacity=float(self.opacity.value), input_channel=int(self.input_channel.value),
             single_channel=bool(self.single_channel.value), shared_scale=bool(self.shared_scale.value),
-            page=int(self.page.value), tab=TAB_TITLES[self.tabs.selected_index or 0], data_version=self.data_version)
+            page=int(self.page.value), tab=TAB_TITLES[self.tabs.selected_index or 0], data_version=self.data_version,
+            output_position=self._output_position())
+
+    def _output_position(self):
+        if self.explain.value != "position" or not views.is_spatial_output(self.inspector):
+            return None
+        return (int(self.position_row.value), int(self.position_col.value))
 
     def method_option_values(self, method: str) -> dict:
         """The values of ``method``'s option controls."""

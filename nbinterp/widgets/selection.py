@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,9 @@ class Selection:
     ``target`` is a class index or -1 for the top predicted class; ``tab`` is
     the title of the visible tab; ``data_version`` changes whenever the
     Explorer's images or ranked dataset do (an upload), so views that rank
-    them know when their results are stale.
+    them know when their results are stale. ``output_position`` is what an
+    attribution explains on a model with a spatial output: None for a class
+    channel averaged over every output position, ``(row, col)`` for one position.
     """
 
     layer: str
@@ -37,6 +39,7 @@ class Selection:
     page: int = 0
     tab: str = "Activations"
     data_version: int = 0
+    output_position: Optional[tuple[int, int]] = None  # spatial outputs: None = every position
 
     def __post_init__(self):
         object.__setattr__(self, "options", tuple(sorted((str(k), v) for k, v in dict(self.options).items())))

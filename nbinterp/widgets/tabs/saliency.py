@@ -50,7 +50,11 @@ class SaliencyTab(Tab):
         self._chart_holder = W.Box([])
         self.heat_cache = ByteBudgetCache(HEAT_CACHE_BYTES)
         self._bars_key = None
-        return W.VBox([self.note, W.HBox([self.overlay, self._chart_holder]), self.tokens])
+        self._explained: dict = {}  # what attribution explains on a spatial output -> the wrapped model
+        ex = self.explorer
+        self.explain_row = W.HBox([ex.explain, ex.position_row, ex.position_col])
+        self.explain_row.layout.display = "" if views.is_spatial_output(ex.inspector) else "none"
+        return W.VBox([self.note, self.explain_row, W.HBox([self.overlay, self._chart_holder]), self.tokens])
 
     @property
     def canvases(self):
@@ -62,11 +66,15 @@ class SaliencyTab(Tab):
     def close(self):
         super().close()
         self.heat_cache.clear()
+        self._explained.clear()
 
     # ------------------------------------------------------------ controls
     def follow(self, selection: Selection) -> None:
         if selection.tab == self.title and not self._chart_holder.children:
             self._chart_holder.children = (self.chart,)
+        position = "" if selection.output_position is not None else "none"
+        for control in (self.explorer.position_row, self.explorer.position_col):
+            control.layout.display = position
 
     def select_bar(self, index: int) -> None:
         """Explain the class of bar ``index`` (what a click on that bar does)."""
@@ -92,6 +100,52 @@ class SaliencyTab(Tab):
             return layer
         return None
 
+    def explained_model(self, selection: Selection, image):
+        """The model an attribution explains: the Explorer's model for a classifier; for a
+        spatial output, the model with its output reduced to one score per class, the mean
+        over every position or the value at ``selection.output_position``."""
+        import keras
+
+        ex = self.explorer
+        if not views.is_spatial_output(ex.inspector):
+            return ex.model
+        position = selection.output_position
+        grid = tuple(np.asarray(ex.inspector.predict(image)).shape[1:-1]) if position is not None else ()
+        key = (position, grid)
+        model = self._explained.get(key)
+        if model is not None:
+            return model
+        out = ex.model.outputs[0]
+        rank = len(out.shape) - 2  # spatial axes of the output
+        if rank not in (1, 2):
+            raise NbinterpError(f"attribution explains outputs with one or two position axes; this output is {out.shape}")
+        if position is None:
+            pool = keras.layers.GlobalAveragePooling2D if rank == 2 else keras.layers.GlobalAveragePooling1D
+            score = pool(name="nbinterp_mean_over_positions")(out)
+        else:
+            for axis, (p, size) in enumerate(zip(position[:rank], grid)):
+                if not 0 <= p < size:
+                    what = ("row", "column")[axis]
+                    raise NbinterpError(f"output position {what} {p} is out of range: the output has {size} "
+                                        f"{what}s for this image (0 to {size - 1})")
+            if rank == 2:
+                (r, c), (h, w) = position, grid
+                crop = keras.layers.Cropping2D(((r, h - 1 - r), (c, w - 1 - c)), name="nbinterp_position")(out)
+            else:
+                t, length = position[0], grid[0]
+                crop = keras.layers.Cropping1D((t, length - 1 - t), name="nbinterp_position")(out)
+            score = keras.layers.Reshape((int(out.shape[-1]),), name="nbinterp_position_scores")(crop)
+        model = keras.Model(ex.model.inputs, score, name=f"{ex.model.name}_explained")
+        self._explained[key] = model
+        return model
+
+    def _explained_text(self, selection):
+        if not views.is_spatial_output(self.explorer.inspector):
+            return ""
+        if selection.output_position is None:
+            return ", averaged over every output position"
+        return f" at output position {tuple(selection.output_position)}"
+
     def _target(self, selection, image):
         if selection.target >= 0:
             return selection.target
@@ -105,11 +159,12 @@ class SaliencyTab(Tab):
         image = ex.image_array(selection.image)
         target = self._target(selection, image)
         layer = self.layer_for(method, selection.layer)
-        key = (ex.image_key(selection.image), method, tuple(sorted(options.items())), target, layer)
+        key = (ex.image_key(selection.image), method, tuple(sorted(options.items())), target, layer,
+               selection.output_position)
         heat = self.heat_cache.get(key)
         if heat is not None:
             return heat, target, layer
-        heat = attribution.attribute(ex.model, image, target=target, method=method, layer=layer,
+        heat = attribution.attribute(self.explained_model(selection, image), image, target=target, method=method, layer=layer,
                                      preprocess=ex.preprocess, cancel=job.cancel,
                                      progress=lambda fraction: job.progress(fraction, "computing"), **options)[0]
         heat.setflags(write=False)
@@ -151,7 +206,7 @@ class SaliencyTab(Tab):
             return
         options = selection.option_values
         key = (ex.image_key(selection.image), selection.method, selection.options, target,
-               self.layer_for(selection.method, selection.layer), selection.opacity)
+               self.layer_for(selection.method, selection.layer), selection.opacity, selection.output_position)
         if self._shown.get(id(self.overlay)) == key:
             return
         heat, target, layer = self.heat(selection, selection.method, options, job)
@@ -163,18 +218,31 @@ class SaliencyTab(Tab):
         picture = result["overlay"]
         name = ex.class_names[target] if ex.class_names and target < len(ex.class_names) else str(target)
         picture.label = (ex.method_label(selection.method) + (f" at {layer}" if layer else "")
-                         + f" for class {target}" + (f" ({name})" if name != str(target) else ""))
+                         + f" for class {target}" + (f" ({name})" if name != str(target) else "")
+                         + self._explained_text(selection))
         legend = {"cmap": "magma" if ex.is_sequence else "jet", "vmin": float(np.min(heat)), "vmax": float(np.max(heat)),
                   "what": "attribution"}
         self.show(self.overlay, key, lambda: picture, job, legend)
         self.tokens.value = result.get("html", "")
+
+    def _noise_start(self, image):
+        """A start for the ascent of the image's size: faint noise around the middle of the
+        images' range."""
+        from ...units.maximize import infer_input_range
+
+        lo, hi = infer_input_range(self.explorer.model, image)
+        noise = np.random.default_rng(0).standard_normal(np.shape(image)).astype(np.float32)
+        return (lo + (hi - lo) * np.clip(0.5 + 0.05 * noise, 0.0, 1.0)).astype(np.float32)
 
     def _update_maximize(self, selection, image, job):
         from ...units.maximize import Channel, Class, maximize
 
         ex, layer, options = self.explorer, selection.layer, selection.option_values
         ins = ex.inspector
-        if ins.plan.output_key(layer) == ins.plan.output_keys[0]:
+        if ins.plan.output_key(layer) == ins.plan.output_keys[0] and views.is_spatial_output(ins):
+            target = self._target(selection, image)
+            objective, label = Channel(layer, target), f"class {target} of {ex.model.name} (mean over positions)"
+        elif ins.plan.output_key(layer) == ins.plan.output_keys[0]:
             target = self._target(selection, image)
             objective, label = Class(target), f"class {target} of {ex.model.name}"
         else:
@@ -185,6 +253,8 @@ class SaliencyTab(Tab):
         if self._shown.get(id(self.overlay)) == key:
             return
         steps = max(int(options.get("steps", 64)), 1)
+        if any(d is None for d in ins.input_shape):  # sizes the model leaves open: the images' size
+            options = dict(options, start=self._noise_start(image))
         try:
             result = maximize(ex.model, objective, progress=False, preprocess=ex.preprocess, cancel=job.cancel,
                               callback=lambda step, value: job.progress((step + 1) / steps, "ascent"), **options)

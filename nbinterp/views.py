@@ -35,13 +35,65 @@ class Picture:
         return self.image.nbytes
 
 
+def _layer_types(*names):
+    return tuple(t for t in (getattr(keras.layers, n, None) for n in names) if t is not None)
+
+
+_SEPARABLE = _layer_types("SeparableConv1D", "SeparableConv2D")
+_TRANSPOSED = _layer_types("Conv1DTranspose", "Conv2DTranspose")
+_CONVOLUTIONS = _layer_types("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D") + _SEPARABLE + _TRANSPOSED
+
+
 def _conv_layer(op):
-    return isinstance(op, (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.DepthwiseConv2D))
+    """Convolutions with 1-D or 2-D kernel responses (every kind: plain, depthwise,
+    separable, transposed)."""
+    return isinstance(op, _CONVOLUTIONS) and len(getattr(op, "kernel_size", ())) in (1, 2)
+
+
+def kernel_layer(ins, layer):
+    """(path, caption prefix) of the layer whose kernels the Filters and Kernel response
+    views draw for ``layer``: the layer itself, or for a nested block (a Sequential or
+    model inside the model) its first layer with weights."""
+    from .core.graph import Group
+
+    entry = ins.plan.resolve(layer)
+    if not isinstance(entry, Group):
+        return entry.path, ""
+    stack = list(reversed(entry.members))
+    while stack:
+        member = stack.pop()
+        if isinstance(member, Group):
+            stack.extend(reversed(member.members))
+        elif ins.layer(member.path).has_kernel:
+            return member.path, f"block {entry.path}, its first layer with weights {member.path.rsplit('/', 1)[-1]}: "
+    raise NoKernelError(f"{entry.path} is a nested block without a layer that has weights, so it has no kernels "
+                        "to show; pick a Conv or Dense layer (its layers are listed under it)")
 
 
 def has_kernel_response(ins, layer):
-    """Whether ``layer`` is a convolution whose kernels have responses to show."""
-    return _conv_layer(getattr(ins.plan.resolve(layer), "op", None))
+    """Whether ``layer`` (or a nested block's first layer with weights) is a convolution
+    whose kernels have responses to show."""
+    try:
+        path, _ = kernel_layer(ins, layer)
+    except NoKernelError:
+        return False
+    return _conv_layer(getattr(ins.plan.resolve(path), "op", None))
+
+
+def conv_kernel(ins, layer):
+    """The kernel of a convolution in (taps..., input channels, output channels) layout:
+    a transposed convolution's kernel with its last two axes swapped, a separable
+    convolution's effective kernel (each input channel's depthwise filters weighted by
+    the pointwise weights); depthwise kernels keep (taps..., input channels, multiplier)."""
+    op = ins.plan.resolve(layer).op
+    weights = ins.kernels(layer)
+    if isinstance(op, _TRANSPOSED):
+        return np.swapaxes(weights, -1, -2)
+    if isinstance(op, _SEPARABLE):
+        pointwise = ins.pointwise_kernels(layer)  # (in * multiplier, out)
+        n_in, mult = weights.shape[-2], weights.shape[-1]
+        return np.einsum("...cm,cmo->...co", weights, pointwise.reshape(n_in, mult, -1)).astype(np.float32)
+    return weights
 
 
 def _enlarge(tile, target=TILE_TARGET_PX):
@@ -60,12 +112,16 @@ def channel_count(ins, layer):
 
 
 def input_channel_count(ins, layer):
-    """Input channels of a kernel layer (for the per-input-channel controls), else 0."""
-    info = ins.layer(layer)
-    if not info.has_kernel:
+    """Input channels of a kernel layer, or of a nested block's first one (for the
+    per-input-channel controls), else 0."""
+    try:
+        path, _ = kernel_layer(ins, layer)
+    except NoKernelError:
         return 0
-    shape = ins.kernel_shape(layer)
-    return int(shape[-2]) if len(shape) >= 3 else 0
+    shape = ins.kernel_shape(path)
+    if len(shape) < 3:
+        return 0
+    return int(shape[-1] if isinstance(ins.plan.resolve(path).op, _TRANSPOSED) else shape[-2])
 
 
 def is_first_conv_on_image(ins, layer):
@@ -81,7 +137,7 @@ def is_first_conv_on_image(ins, layer):
 def _filter_tiles(ins, layer, input_channel):
     """(how to draw, weights, describe(k) -> (slice, text)) for a conv layer's kernels;
     ``how`` are the ``mode`` and ``input_channel`` of :func:`render.kernel_tiles`."""
-    weights = ins.kernels(layer)
+    weights = conv_kernel(ins, layer)
     op = ins.plan.resolve(layer).op
     if isinstance(op, keras.layers.DepthwiseConv2D):
         mult = weights.shape[-1]
@@ -110,13 +166,63 @@ def _filter_tiles(ins, layer, input_channel):
     raise NotSupportedError(f"cannot draw kernels of shape {weights.shape}")
 
 
-def filters_grid(ins, layer, input_channel=0):
-    """All kernels of ``layer`` as tiles, one hover/click region per kernel (id = index)."""
-    info = ins.layer(layer)
+def _kernel_path(ins, layer):
+    """(path, caption prefix) for the filters of ``layer``, refusing layers without weights."""
+    path, prefix = kernel_layer(ins, layer)
+    info = ins.layer(path)
     if not info.has_kernel:
-        raise NoKernelError(f"{info.name} ({info.kind}) has no weights to show as filters")
+        raise NoKernelError(f"{info.name} ({info.kind}) has no weights to show as filters; "
+                            "pick a Conv or Dense layer")
+    return path, prefix
+
+
+def _separable_grid(ins, layer, prefix):
+    """A separable convolution's depthwise filters, one tile per (input channel, multiplier)."""
+    depthwise = ins.kernels(layer)
+    grid = kernel_bank(depthwise, mode="depthwise")
+    mult = depthwise.shape[-1]
+    regions = [
+        {"id": f"depthwise {i}", "x": x, "y": y, "w": w, "h": h,
+         "title": f"depthwise filter of input channel {i // mult}" + (f", multiplier {i % mult}" if mult > 1 else "")}
+        for i, (x, y, w, h) in enumerate(grid.boxes)
+    ]
+    n_out = ins.pointwise_kernels(layer).shape[-1]
+    return Picture(grid.image, regions,
+                   f"{prefix}{ins.layer(layer).name}: the depthwise filter of each of its {depthwise.shape[-2]} input "
+                   f"channels; the pointwise weights mix them into {n_out} outputs (the Channel control)")
+
+
+def _separable_selected(ins, layer, kernel, prefix):
+    """Output ``kernel`` of a separable convolution: each input channel's depthwise filter
+    times its pointwise weight for that output (the layer's effective kernel)."""
+    effective = conv_kernel(ins, layer)  # (kh, kw, in, out)
+    k = check_index(kernel, effective.shape[-1], "output channel")
+    slices = effective[..., k]
+    grid = kernel_bank(slices[..., None], mode="depthwise")
+    pointwise = ins.pointwise_kernels(layer)
+    mult = ins.kernels(layer).shape[-1]
+    regions = [
+        {"id": None, "x": x, "y": y, "w": w, "h": h,
+         "title": f"input channel {c}: depthwise filter × pointwise weight "
+                  + ", ".join(f"{pointwise[c * mult + m, k]:+.4f}" for m in range(mult))}
+        for c, (x, y, w, h) in enumerate(grid.boxes)
+    ]
+    return Picture(grid.image, regions,
+                   f"{prefix}output channel {k}: each input channel's depthwise filter times its pointwise weight "
+                   "(red +, blue −); hover a tile for the weight")
+
+
+def filters_grid(ins, layer, input_channel=0):
+    """All kernels of ``layer`` as tiles, one hover/click region per kernel (id = index);
+    a nested block shows its first layer with weights."""
+    layer, prefix = _kernel_path(ins, layer)
+    info = ins.layer(layer)
     if len(ins.kernel_shape(layer)) == 2:
-        return _dense_filters_view(ins, layer, ins.kernels(layer), 0, input_channel)["grid"]
+        picture = _dense_filters_view(ins, layer, ins.kernels(layer), 0, input_channel)["grid"]
+        picture.label = prefix + picture.label
+        return picture
+    if isinstance(ins.plan.resolve(layer).op, _SEPARABLE):
+        return _separable_grid(ins, layer, prefix)
     how, weights, _ = _filter_tiles(ins, layer, input_channel)
     grid = kernel_bank(weights, **how)
     regions = [
@@ -125,22 +231,26 @@ def filters_grid(ins, layer, input_channel=0):
     ]
     lo, hi = float(np.min(weights)), float(np.max(weights))
     return Picture(grid.image, regions,
-                   f"{info.name}: {grid.total} kernels of {tuple(weights.shape[:-1])}, weights {lo:+.3f} … {hi:+.3f}; click one")
+                   f"{prefix}{info.name}: {grid.total} kernels of {tuple(weights.shape[:-1])}, "
+                   f"weights {lo:+.3f} … {hi:+.3f}; click one")
 
 
 def filter_selected(ins, layer, kernel=0, input_channel=0):
-    """The selected kernel enlarged, each weight hoverable."""
-    info = ins.layer(layer)
-    if not info.has_kernel:
-        raise NoKernelError(f"{info.name} ({info.kind}) has no weights to show as filters")
+    """The selected kernel enlarged, each weight hoverable (for a separable convolution:
+    the selected output's depthwise filters times their pointwise weights)."""
+    layer, prefix = _kernel_path(ins, layer)
     if len(ins.kernel_shape(layer)) == 2:
-        return _dense_filters_view(ins, layer, ins.kernels(layer), kernel, input_channel)["selected"]
+        picture = _dense_filters_view(ins, layer, ins.kernels(layer), kernel, input_channel)["selected"]
+        picture.label = prefix + picture.label
+        return picture
+    if isinstance(ins.plan.resolve(layer).op, _SEPARABLE):
+        return _separable_selected(ins, layer, kernel, prefix)
     how, weights, describe = _filter_tiles(ins, layer, input_channel)
     tiles = render.kernel_tiles(weights, **how)
     k = check_index(kernel, tiles.shape[0], "kernel")
     values, what = describe(k)
     return Picture(render.upscale_nearest(tiles[k], CELL_PX), render.kernel_cells(values, CELL_PX),
-                   f"{what}; hover a cell for its weight")
+                   f"{prefix}{what}; hover a cell for its weight")
 
 
 def _dense_filters_view(ins, layer, weights, unit, input_channel):
@@ -228,12 +338,13 @@ def kernel_response_view(ins, layer, kernel, image, input_channel=None, shown_ch
     contribution alone. ``shown_channel`` picks which input channel and kernel
     slice are drawn beside a full response (default: ``input_channel`` or 0);
     a first layer on an RGB image shows the image and the colour kernel."""
+    layer, prefix = kernel_layer(ins, layer)
     info = ins.layer(layer)
     op = ins.plan.resolve(layer).op
     if not _conv_layer(op):
         raise NotSupportedError(f"kernel responses are for convolution layers; {info.name} is {info.kind}")
     response = ins.kernel_response(layer, kernel, image, input_channel=input_channel)
-    weights = ins.kernels(layer)
+    weights = conv_kernel(ins, layer)
     first = is_first_conv_on_image(ins, layer)
     if response.ndim == 1:  # Conv1D: draw signals as strips
         layer_in = ins.layer_input(layer, image)[0]
@@ -265,7 +376,7 @@ def kernel_response_view(ins, layer, kernel, image, input_channel=None, shown_ch
     what = "contribution of input channel %d" % input_channel if input_channel is not None else "response + bias"
     size = max(left.shape[0], 224)  # all three panels drawn at the same size
     return {
-        "input": Picture(_enlarge(left, size), [], left_label),
+        "input": Picture(_enlarge(left, size), [], prefix + left_label),
         "kernel": Picture(_enlarge(kern_tile, size), [], f"kernel {kernel}"),
         "response": Picture(
             _enlarge(right, size), [],

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import logging
 import time
 import weakref
 from typing import Optional
@@ -72,13 +73,20 @@ def _maximize_table(input_shape):
     return tuple(dataclasses.replace(o, default=changes[o.name]) if o.name in changes else o for o in MAXIMIZE_OPTIONS)
 
 
-def _one_line(error):
-    """One status line for an error: NbinterpError messages as they are, others as
-    ``Type: last line`` (TensorFlow errors carry whole stack traces)."""
+_LOG = logging.getLogger("nbinterp.explorer")
+
+
+def _one_line(error, where="the Explorer", next_step="try another layer, channel or method"):
+    """One status line for an error: NbinterpError messages as they are; anything else
+    (an internal error, TensorFlow's stack traces) as what failed, its last line and
+    what to do, without the exception's type (which goes to the ``nbinterp.explorer``
+    logger with the traceback)."""
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     if isinstance(error, NbinterpError):
         return " ".join(lines)
-    return f"{type(error).__name__}: {lines[-1] if lines else ''}"
+    _LOG.warning("%s failed", where, exc_info=error)
+    detail = f" ({lines[-1][:200]})" if lines else ""
+    return f"{where} failed{detail}; {next_step}"
 
 
 _STYLE = {"description_width": "initial"}
@@ -431,7 +439,7 @@ class Explorer(W.VBox):
             self._notify(str(error), error=True)
             return
         except Exception as error:  # bad files: say why, keep going
-            self._notify(f"Could not use {name}: {_one_line(error)}", error=True)
+            self._notify(_one_line(error, f"the upload {name}", "try a PNG or JPEG image"), error=True)
             return
         finally:
             self.upload.value = ()  # the same file can be uploaded again
@@ -501,7 +509,8 @@ class Explorer(W.VBox):
                 except CancelledError:
                     return
                 except Exception as error:  # one line in the tab (and the status line when visible)
-                    text = _one_line(error)
+                    text = _one_line(error, f"the {tab.title} view of {selection.layer}",
+                                     "pick another layer or method, or report it with the model's summary")
                     if tab is visible:
                         message = text
                 tab.set_note(text)

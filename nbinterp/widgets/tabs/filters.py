@@ -30,11 +30,16 @@ class FiltersTab(Tab):
     def update(self, selection: Selection, job: Job) -> None:
         ins = self.explorer.inspector
         layer, channel, ic = selection.layer, selection.channel, selection.input_channel
-        info = ins.layer(layer)
+        try:
+            path, _ = views.kernel_layer(ins, layer)
+        except NbinterpError:
+            self.clear(self.grid, self.selected)
+            raise
+        info = ins.layer(path)
         if not info.has_kernel:
             self.clear(self.grid, self.selected)
             raise NbinterpError(f"{info.name} ({info.kind}) has no kernels: pick a Conv or Dense layer to see filters")
-        weights = ins.kernels(layer)
+        weights = views.conv_kernel(ins, path) if views.has_kernel_response(ins, path) else ins.kernels(path)
         legend = {"cmap": "RdBu_r", "vmin": float(weights.min()), "vmax": float(weights.max()), "what": "weight"}
         self.show(self.grid, ("grid", layer, ic), lambda: views.filters_grid(ins, layer, ic), job, legend)
         self.grid.highlight = channel

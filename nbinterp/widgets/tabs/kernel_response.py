@@ -43,7 +43,8 @@ class KernelResponseTab(Tab):
         def make():
             pictures = views.kernel_response_view(ins, selection.layer, channel, image, input_channel=single,
                                                   shown_channel=selection.input_channel)
-            response = ins.kernel_response(selection.layer, channel, image, input_channel=single)
+            path, _ = views.kernel_layer(ins, selection.layer)  # a nested block: its first convolution
+            response = ins.kernel_response(path, channel, image, input_channel=single)
             return pictures, float(np.max(np.abs(response))) or 1.0
 
         return self.cached(self._key(selection, channel), make)
@@ -60,8 +61,12 @@ class KernelResponseTab(Tab):
         ins, layer = self.explorer.inspector, selection.layer
         if not views.has_kernel_response(ins, layer):
             self.clear(*self.canvases)
-            op = getattr(ins.plan.resolve(layer), "op", None)
-            raise NbinterpError(f"kernel responses need a convolution layer; {layer} is {type(op).__name__}")
+            info = ins.layer(layer)
+            if info.is_group:
+                raise NbinterpError(f"{layer} is a nested block ({info.kind}) whose first layer with weights is not "
+                                    "a convolution; pick one of its convolution layers for kernel responses")
+            raise NbinterpError(f"kernel responses need a convolution layer (Conv, DepthwiseConv, SeparableConv or "
+                                f"ConvTranspose); {layer} is {info.kind}: pick a convolution layer")
         key = self._key(selection, selection.channel)
         pictures, bound = self._pictures(selection, selection.channel)
         legends = {"response": {"cmap": "RdBu_r", "vmin": -bound, "vmax": bound, "what": "response before activation"}}

@@ -607,9 +607,23 @@ def display_image_tile(image):
     return render.display_image(array)
 
 
+FRAME_GREY = 128  # the frame around a maximised image, so a pale or uniform result still shows
+
+
 def maximize_view(result, label):
-    """The image a unit 'wants' (from nbinterp.maximize) with its objective curve in the caption."""
-    picture = _enlarge(_as_rgb(render.display_image(result.image)), 224)
+    """The image a unit 'wants' (from nbinterp.maximize), framed, contrast-stretched over
+    its own pixel range, with that range and the objective curve in the caption."""
+    raw = np.asarray(result.image, np.float32)
+    lo, hi = float(np.min(raw)), float(np.max(raw))
+    if hi > lo:
+        tile = np.round((raw - lo) / (hi - lo) * 255).astype(np.uint8)
+        shown = f"pixels {lo:.3g} … {hi:.3g} stretched to black … white"
+    else:
+        tile = render.display_image(raw)
+        shown = f"every pixel ended at {lo:.3g} (a uniform image: the unit wants brightness, not a pattern)"
+    picture = _enlarge(_as_rgb(render.display_image(tile)), 224)
+    framed = np.full((picture.shape[0] + 4, picture.shape[1] + 4, 3), FRAME_GREY, np.uint8)
+    framed[2:-2, 2:-2] = picture
     curve = result.objective
     text = f"{label}: objective {float(curve[0]):+.3f} → {float(curve[-1]):+.3f} in {result.steps_done} steps" if len(curve) else label
-    return Picture(picture, [], text)
+    return Picture(framed, [], f"{text}; {shown}")

@@ -24,6 +24,25 @@ MAXIMIZE = "maximize"
 HEAT_CACHE_BYTES = 32 * 2**20
 
 
+#: the shortest bar, as a fraction of the chart's height: every listed class stays clickable
+BAR_FLOOR = 0.06
+
+
+def bar_heights(scores, probabilities):
+    """(heights in 0..1, texts) of the class chart's bars: probabilities as they are (a
+    bar never below ``BAR_FLOOR``), other scores relative to the lowest listed one; the
+    texts give the true values."""
+    scores = np.asarray(scores, np.float64)
+    if probabilities:
+        heights = scores
+        texts = [f"{100 * p:.1f}%" if p >= 0.001 else f"{100 * p:.2g}%" for p in scores]
+    else:
+        span = float(np.ptp(scores)) if scores.size else 0.0
+        heights = (scores - scores.min()) / span if span > 0 else np.ones_like(scores)
+        texts = [f"{v:+.3g}" for v in scores]
+    return [float(h) for h in np.clip(heights, BAR_FLOOR, 1.0)], texts
+
+
 class SaliencyTab(Tab):
     title = "Saliency"
 
@@ -33,15 +52,18 @@ class SaliencyTab(Tab):
         self.overlay = ImageCanvas(max_width=360)
         self.overlay.add_class("nbinterp-saliency")
         self.tokens = W.HTML("")
-        x_scale, y_scale = bq.OrdinalScale(), bq.LinearScale(min=0.0)
+        x_scale, y_scale = bq.OrdinalScale(), bq.LinearScale(min=0.0, max=1.0)
         self.bars = bq.Bars(x=[], y=[], scales={"x": x_scale, "y": y_scale}, colors=["#4c78a8"],
-                            tooltip=bq.Tooltip(fields=["x", "y"], formats=["", ".3f"], labels=["class", "score"]),
+                            tooltip=bq.Tooltip(fields=["x"], labels=["class"]),
                             interactions={"click": "select"}, selected_style={"fill": "#f58518"})
-        self.chart = bq.Figure(marks=[self.bars],
+        # each bar's score as text above it: the height of small bars is only a floor
+        self.bar_labels = bq.Label(x=[], y=[], text=[], scales={"x": x_scale, "y": y_scale}, align="middle",
+                                   y_offset=-6, default_size=12, colors=["#333333"])
+        self.chart = bq.Figure(marks=[self.bars, self.bar_labels],
                                axes=[bq.Axis(scale=x_scale, label="class"),
-                                     bq.Axis(scale=y_scale, orientation="vertical", tick_format=".3~g")],
+                                     bq.Axis(scale=y_scale, orientation="vertical", tick_format=".0%", num_ticks=3)],
                                title="Top classes (click a bar to explain it)",
-                               layout=W.Layout(width="360px", height="280px"),
+                               layout=W.Layout(width="360px", height="280px", min_width="360px", min_height="280px"),
                                fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10})
         self.bar_classes: list[int] = []
         self.bars.on_element_click(self._bar_clicked)
@@ -70,8 +92,12 @@ class SaliencyTab(Tab):
 
     # ------------------------------------------------------------ controls
     def follow(self, selection: Selection) -> None:
+        # the chart is in the page only while its tab shows: bqplot lays a hidden figure out at
+        # zero size, which gives its rectangles negative widths and heights
         if selection.tab == self.title and not self._chart_holder.children:
             self._chart_holder.children = (self.chart,)
+        elif selection.tab != self.title and self._chart_holder.children:
+            self._chart_holder.children = ()
         position = "" if selection.output_position is not None else "none"
         for control in (self.explorer.position_row, self.explorer.position_col):
             control.layout.display = position
@@ -192,12 +218,16 @@ class SaliencyTab(Tab):
         self.follow(selection)
         indices, scores, names, probabilities = views.top_classes(ex.inspector, image, 5, ex.class_names)
         bars_key = ex.image_key(selection.image)
-        if self._bars_key != bars_key:
-            with self.bars.hold_sync():
-                self.bars.x = [f"{i}: {n}" if n != str(i) else str(i) for i, n in zip(indices, names)]
-                self.bars.y = scores
+        if self._bars_key != bars_key and selection.tab == self.title:
+            heights, texts = bar_heights(scores, probabilities)
+            labels = [f"{i}: {n}" if n != str(i) else str(i) for i, n in zip(indices, names)]
+            with self.bars.hold_sync(), self.bar_labels.hold_sync():
+                self.bars.x, self.bars.y = labels, heights
+                self.bar_labels.x, self.bar_labels.y, self.bar_labels.text = labels, heights, texts
             self.bar_classes = indices
-            self.chart.axes[1].label = "probability" if probabilities else "score"
+            axis = self.chart.axes[1]
+            axis.label = "probability" if probabilities else "score (relative)"
+            axis.tick_format = ".0%" if probabilities else ""
             self._bars_key = bars_key
         target = indices[0] if selection.target < 0 else selection.target
         self.bars.selected = [indices.index(target)] if target in indices else []

@@ -118,6 +118,8 @@ def input_channel_count(ins, layer):
         path, _ = kernel_layer(ins, layer)
     except NoKernelError:
         return 0
+    if not ins.layer(path).has_kernel:
+        return 0
     shape = ins.kernel_shape(path)
     if len(shape) < 3:
         return 0

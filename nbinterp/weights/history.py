@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import keras
 import numpy as np
 
 from .. import display
@@ -57,6 +58,12 @@ class WeightHistory:
         models = list(models)
         if not models:
             raise InvalidInputError("from_models needs at least one model")
+        for i, model in enumerate(models):
+            if not isinstance(model, keras.Model):
+                raise InvalidInputError(
+                    f"from_models takes Keras models; item #{i} is {type(model).__name__} {model!r:.60}"
+                    + (": for model files use WeightHistory.from_checkpoints(paths)" if isinstance(model, str) else "")
+                )
         labels = default_labels(labels, len(models), "model")
         steps = default_steps(steps, len(models))
         history = cls.from_model(models[0])

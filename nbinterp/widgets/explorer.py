@@ -29,7 +29,7 @@ from ..core.cache import ByteBudgetCache
 from ..core.inputs import as_batch
 from ..core.inspector import Inspector
 from ..core.uploads import Upload, UploadError, decode_upload
-from ..errors import CancelledError, NbinterpError
+from ..errors import CancelledError, InvalidInputError, NbinterpError
 from ..render import display_image
 from ..render import export
 from .canvas import ImageCanvas
@@ -87,6 +87,22 @@ def _one_line(error, where="the Explorer", next_step="try another layer, channel
     _LOG.warning("%s failed", where, exc_info=error)
     detail = f" ({lines[-1][:200]})" if lines else ""
     return f"{where} failed{detail}; {next_step}"
+
+
+def _class_labels(labels, n_classes):
+    """``labels`` as a list of class indices, or a clear InvalidInputError."""
+    array = np.asarray(labels.numpy() if hasattr(labels, "numpy") else labels, dtype=object).reshape(-1)
+    out = []
+    for i, value in enumerate(array):
+        number = isinstance(value, (int, np.integer, float, np.floating)) and not isinstance(value, (bool, np.bool_))
+        if not number or not np.isfinite(value) or value != int(value):
+            names = " (class names go in class_names=)" if isinstance(value, str) else ""
+            raise InvalidInputError(f"labels must be class indices (integers); label #{i} is {value!r}{names}")
+        if int(value) < 0 or (n_classes and int(value) >= n_classes):
+            raise InvalidInputError(f"label #{i} is {int(value)}: class indices run from 0 to {n_classes - 1}"
+                                    if n_classes else f"label #{i} is {int(value)}: class indices are >= 0")
+        out.append(int(value))
+    return out
 
 
 _STYLE = {"description_width": "initial"}
@@ -158,7 +174,7 @@ class Explorer(W.VBox):
         self._uploads: dict[int, Upload] = {}
         self._dataset = dataset
         self.data_version = 0
-        self._labels = None if labels is None else [int(x) for x in np.asarray(labels).reshape(-1)]
+        self._labels = None if labels is None else _class_labels(labels, views.class_count(self.inspector))
         if self._labels is not None and len(self._labels) != len(self._images):
             raise ValueError(f"got {len(self._labels)} labels for {len(self._images)} images")
         # attributions are per position for token sequences, 1-D signals and vectors

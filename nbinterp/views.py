@@ -462,7 +462,7 @@ def activation_grid(ins, layer, image, shared_scale=True, page=0):
     scale_text = "shared colour scale" if shared_scale else "per-tile colour scale"
     page_text = f", page {page + 1}/{pages} (channels {first}–{last - 1})" if pages > 1 else ""
     return Picture(grid.image, regions,
-                   f"{info.name}: {n} channels of {maps.shape[0]}×{maps.shape[1]}, {scale_text}{page_text}; click a tile")
+                   f"{info.name}: {n} channel{'s' if n != 1 else ''} of {maps.shape[0]}×{maps.shape[1]}, {scale_text}{page_text}; click a tile")
 
 
 def activation_channel(ins, layer, image, channel):

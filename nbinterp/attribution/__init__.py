@@ -124,6 +124,8 @@ def attribute(model, images, target=None, method="gradient", layer=None, progres
     ``progress``: called with the fraction done (0..1) after each chunk;
     ``cancel``: a ``threading.Event`` or callable that stops the call with
     :class:`~nbinterp.errors.CancelledError` before its next chunk.
+    ``preview``: called with partial maps (the shape of the result) while a long
+    method runs; occlusion hands a complete coarse map first, then refines it.
     ``model`` may also be an Inspector or a path to a model file.
 
     Returns float32 maps ``(N, H, W)`` for image models, ``(N, T)`` for

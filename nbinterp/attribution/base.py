@@ -248,15 +248,19 @@ class Run:
     before its next chunk.
     """
 
-    def __init__(self, what, progress=None, cancel=None):
+    def __init__(self, what, progress=None, cancel=None, preview=None):
         if progress is not None and not callable(progress):
             raise InvalidInputError("progress must be a callable taking a fraction in [0, 1], or None")
+        if preview is not None and not callable(preview):
+            raise InvalidInputError("preview must be a callable taking the partial maps, or None")
         if cancel is not None and not (callable(cancel) or callable(getattr(cancel, "is_set", None))):
             raise InvalidInputError("cancel must be a threading.Event, a callable returning True to stop, or None")
         self.what = what
         self._progress = progress
         self._cancel = cancel
+        self._preview = preview
         self._last = 0.0
+        self.finish = None  # set by Attribution.attribute: raw maps -> maps as returned
 
     @property
     def fraction(self) -> float:
@@ -279,6 +283,17 @@ class Run:
         self._last = fraction
         if self._progress is not None:
             self._progress(fraction)
+
+    @property
+    def wants_preview(self) -> bool:
+        return self._preview is not None
+
+    def preview(self, make_maps):
+        """Hand partial maps (``make_maps()``, in the method's raw layout) to the
+        ``preview`` hook, as ``attribute`` would return them; nothing without a hook."""
+        if self._preview is not None:
+            maps = make_maps()
+            self._preview(self.finish(maps) if self.finish is not None else maps)
 
     def chunks(self, total, size, share=(0.0, 1.0)):
         """``(start, end)`` ranges covering ``range(total)`` in steps of ``size``.
@@ -378,12 +393,14 @@ class Attribution:
         raise NotImplementedError
 
     # ------------------------------------------------------------- public API
-    def attribute(self, images, target=None, progress=None, cancel=None, **options):
-        """Attribution maps for ``images``; see the class docstring."""
-        run = Run(self.label or self.name, progress, cancel)
+    def attribute(self, images, target=None, progress=None, cancel=None, preview=None, **options):
+        """Attribution maps for ``images``; see the class docstring. ``preview``: called
+        with partial maps while a long method (occlusion) runs, coarse first."""
+        run = Run(self.label or self.name, progress, cancel, preview)
         opts = resolve(self.option_table, options, self.name)
         xs = as_inputs(images, self.info.model_spec, self.preprocess)
         x = xs[self.input]
+        run.finish = lambda maps: self._finish(maps, x.shape)
         opts = self._check(opts, x)
         targets = self._resolve_targets(target, len(x))
         self._xs = xs

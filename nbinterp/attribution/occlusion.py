@@ -99,9 +99,16 @@ class Occlusion(Attribution):
         z = self.embed(np.arange(len(x)))
         fill = np.asarray(options["fill"], z.dtype)
         acc = np.zeros((len(x), height, width), np.float32)
+        order = coarse_first(len(rows), len(cols))  # patch numbers, a coarse cover of the input first
+        done = np.zeros((len(x), height, width), np.float32)  # patches so far over each pixel (previews)
+
+        def partial():
+            maps = acc / np.maximum(done, 1)
+            return maps if image else maps[:, :, 0]
+
         for start, end in run.chunks(len(x) * per_image, self.batch_size, share=(run.fraction, 1.0)):
             items = np.arange(start, end)
-            index, k = items // per_image, items % per_image
+            index, k = items // per_image, order[items % per_image]
             masks = row_cover[k // len(cols)][:, :, None] & col_cover[k % len(cols)][:, None, :]  # (B, H, W)
             zmask = masks if image else masks[:, :, 0]
             if info.has_channels:
@@ -110,5 +117,24 @@ class Occlusion(Attribution):
             logits = self.space_logits_at(index, rows_z)
             drops = base[index] - logits[np.arange(len(index)), targets[index]]
             sum_rows(acc, index, masks * drops[:, None, None].astype(np.float32))
+            if run.wants_preview:
+                sum_rows(done, index, masks.astype(np.float32))
+                run.preview(partial)
         maps = acc / np.maximum(coverage, 1)
         return (maps if image else maps[:, :, 0]), targets
+
+
+def coarse_first(n_rows, n_cols):
+    """Patch numbers (``row * n_cols + col``) in coarse-to-fine order: every other patch
+    position along each axis (and the last), which with the default stride of half a
+    patch covers the whole input, then the others. The sum over patches does not depend
+    on the order; a preview after the first part is a complete, coarser map."""
+    def coarse(n):
+        keep = np.zeros(n, bool)
+        keep[::2] = True
+        keep[-1] = True
+        return keep
+
+    first = coarse(n_rows)[:, None] & coarse(n_cols)[None, :]
+    numbers = np.arange(n_rows * n_cols).reshape(n_rows, n_cols)
+    return np.concatenate([numbers[first], numbers[~first]]).astype(np.int64)

@@ -24,6 +24,10 @@ MAXIMIZE = "maximize"
 HEAT_CACHE_BYTES = 32 * 2**20
 
 
+#: methods whose partial maps the overlay draws while they run
+PROGRESSIVE = ("occlusion",)
+PREVIEW_STEP = 0.1  # a partial map at most once per this fraction of the work
+
 #: the shortest bar, as a fraction of the chart's height: every listed class stays clickable
 BAR_FLOOR = 0.06
 
@@ -177,8 +181,10 @@ class SaliencyTab(Tab):
             return selection.target
         return views.top_classes(self.explorer.inspector, image, 1)[0][0]
 
-    def heat(self, selection: Selection, method: str, options: dict, job: Job):
-        """The attribution map of ``method`` for the selection's image and target (cached)."""
+    def heat(self, selection: Selection, method: str, options: dict, job: Job, draw_partial=None):
+        """The attribution map of ``method`` for the selection's image and target (cached).
+        ``draw_partial(map, fraction)`` receives partial maps of methods that have them
+        (occlusion: a coarse map first, refined as patches complete)."""
         from ... import attribution
 
         ex = self.explorer
@@ -190,9 +196,18 @@ class SaliencyTab(Tab):
         heat = self.heat_cache.get(key)
         if heat is not None:
             return heat, target, layer
-        heat = attribution.attribute(self.explained_model(selection, image), image, target=target, method=method, layer=layer,
-                                     preprocess=ex.preprocess, cancel=job.cancel,
-                                     progress=lambda fraction: job.progress(fraction, "computing"), **options)[0]
+        done = [0.0]
+
+        def progress(fraction):
+            done[0] = fraction
+            job.progress(fraction, "computing")
+
+        extra = {}
+        if draw_partial is not None and method in PROGRESSIVE:
+            extra["preview"] = lambda maps: draw_partial(maps[0], done[0])
+        heat = attribution.attribute(self.explained_model(selection, image), image, target=target, method=method,
+                                     layer=layer, preprocess=ex.preprocess, cancel=job.cancel, progress=progress,
+                                     **extra, **options)[0]
         heat.setflags(write=False)
         self.heat_cache.put(key, heat)
         job.check()
@@ -239,7 +254,8 @@ class SaliencyTab(Tab):
                self.layer_for(selection.method, selection.layer), selection.opacity, selection.output_position)
         if self._shown.get(id(self.overlay)) == key:
             return
-        heat, target, layer = self.heat(selection, selection.method, options, job)
+        heat, target, layer = self.heat(selection, selection.method, options, job,
+                                        draw_partial=self._partial_drawer(selection, image, job))
         tokens = None
         if ex.is_sequence and ex.vocabulary is not None:
             vocabulary = ex.vocabulary
@@ -254,6 +270,24 @@ class SaliencyTab(Tab):
                   "what": "attribution"}
         self.show(self.overlay, key, lambda: picture, job, legend)
         self.tokens.value = result.get("html", "")
+
+    def _partial_drawer(self, selection, image, job):
+        """Draws partial maps on the overlay while a progressive method runs: the first one
+        (a complete coarse map) and then one per tenth of the work."""
+        ex, drawn = self.explorer, [-1.0]
+
+        def draw(heat, fraction):
+            if job.superseded or (drawn[0] >= 0 and fraction - drawn[0] < PREVIEW_STEP):
+                return
+            drawn[0] = fraction
+            picture = views.saliency_view(heat, image, selection.opacity, ex.is_sequence)["overlay"]
+            with self.overlay.hold_sync():
+                self.overlay.set_image(picture.image)
+                self.overlay.label = (f"{ex.method_label(selection.method)}: computing, "
+                                      f"{100 * fraction:.0f}% done (coarse map, refined as patches complete)")
+            self._shown.pop(id(self.overlay), None)  # the finished map replaces it
+
+        return draw
 
     def _noise_start(self, image):
         """A start for the ascent of the image's size: faint noise around the middle of the

@@ -118,7 +118,7 @@ __all__ = [
 # --------------------------------------------------------------------------- settings
 
 MAXIMIZE_OPTIONS = (
-    IntOption("steps", 128, "steps", help="How many ascent steps to take.", ui="int", low=1, high=100_000),
+    IntOption("steps", 128, "ascent steps", help="How many ascent steps to take.", ui="int", low=1, high=100_000),
     FloatOption(
         "lr", 0.05, "learning rate", ui="float", low=0.0, high=10.0, step=0.01,
         help="How far each step moves the image, as a fraction of the input range.",

@@ -304,7 +304,8 @@ class Explorer(W.VBox):
                                              layout=W.Layout(width="140px"))
         self.position_col = W.BoundedIntText(description="column", min=0, max=max(cols - 1, 0), value=cols // 2,
                                              layout=W.Layout(width="150px"))
-        self.options_box = W.HBox([])
+        # one fixed-height row for the method's options, so changing the method shifts nothing
+        self.options_box = W.HBox([], layout=W.Layout(min_height="34px", flex_flow="row wrap"))
         self.upload = W.FileUpload(description="Upload", accept="image/*", multiple=False)
         self.invert = W.Checkbox(description="Invert", value=False, indent=False,
                                  tooltip="Invert the uploaded image (dark-on-light <-> light-on-dark)",
@@ -347,6 +348,7 @@ class Explorer(W.VBox):
                         self.explain, self.position_row, self.position_col):
             self._observe(control, self._control_changed)
         self._observe(self.tabs, self._control_changed, "selected_index")
+        self._observe(self.tabs, self._tab_changed, "selected_index")
         for controls in self.method_options.values():
             for control in controls.values():
                 self._observe(control, self._control_changed)
@@ -354,6 +356,34 @@ class Explorer(W.VBox):
         self._observe(self.invert, self._invert_changed)
         self.export_button.on_click(self._save_clicked)
         self._show_method_options()
+        self._show_applicable_controls()
+
+    #: the tabs each header control acts on (the others hide it, keeping its place)
+    CONTROL_TABS = {"method": ("Saliency",), "target": ("Saliency",), "opacity": ("Saliency",),
+                    "input_channel": ("Filters", "Kernel response"), "options_box": ("Saliency",),
+                    "channel": ("Filters", "Kernel response", "Activations", "Saliency", "Top images")}
+
+    def applicable_controls(self) -> dict:
+        """{control name: whether it acts on what the visible tab shows now}."""
+        title = TAB_TITLES[self.tabs.selected_index or 0]
+        shows = {name: title in tabs for name, tabs in self.CONTROL_TABS.items()}
+        shows["input_channel"] &= not self.input_channel.disabled
+        maximize = self.method.value == MAXIMIZE
+        shows["opacity"] &= not maximize and not self.is_sequence
+        output = self.inspector.plan.output_key(self.layer.value) == self.inspector.plan.output_keys[0]
+        shows["target"] &= not maximize or output  # Maximize aims at a class only on the output layer
+        shows["channel"] &= title != "Saliency" or (maximize and not output)
+        return shows
+
+    def _show_applicable_controls(self):
+        """Hide (keeping their place, so nothing shifts) the controls that do not act on the
+        visible tab: Method, Target, Opacity and the method's options outside Saliency, the
+        Input channel where the layer has one input channel or the tab ignores it."""
+        for name, shown in self.applicable_controls().items():
+            getattr(self, name).layout.visibility = "visible" if shown else "hidden"
+
+    def _tab_changed(self, change):
+        self._show_applicable_controls()
 
     # ----------------------------------------------------------------- events
     @property
@@ -402,6 +432,7 @@ class Explorer(W.VBox):
             self._show_image()
         elif owner is self.method:
             self._show_method_options()
+        self._show_applicable_controls()
         selection = self.selection
         for tab in self.tab_objects:
             tab.follow(selection)
@@ -420,6 +451,7 @@ class Explorer(W.VBox):
             self.page.max = pages - 1
             self.page.value = min(self.page.value, pages - 1)
             self.page.layout.visibility = "visible" if pages > 1 else "hidden"
+        self._show_applicable_controls()
 
     def _show_method_options(self):
         self.options_box.children = tuple(self.method_options.get(self.method.value, {}).values())

@@ -32,7 +32,15 @@ _SUBMODULES = {"demo", "errors", "render", "attribution", "widgets", "weights", 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
 
 
+#: modules that do not import TensorFlow
+_NO_TENSORFLOW = {"errors", "render"}
+
+
 def __getattr__(name):
+    if name in _EXPORTS or name in _SUBMODULES - _NO_TENSORFLOW:
+        from ._tf_start import start
+
+        start()  # TensorFlow's start-up notices kept out of notebook cells
     if name in _EXPORTS:
         value = getattr(import_module(_EXPORTS[name]), name)
         globals()[name] = value

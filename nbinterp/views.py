@@ -567,6 +567,9 @@ def _tile_regions(boxes, titles):
     return [{"id": i, "x": x, "y": y, "w": w, "h": h, "title": t} for i, ((x, y, w, h), t) in enumerate(zip(boxes, titles))]
 
 
+PATCH_GROUND = 96  # the grey around receptive-field patches
+
+
 def top_images_view(result, reconstructions):
     """Pictures for a TopActivations result: the images (receptive field outlined in
     the patches), their receptive-field patches, and the reconstructions
@@ -577,8 +580,10 @@ def top_images_view(result, reconstructions):
     images = np.stack([_as_rgb(display_image_tile(im)) for im in result.images])
     images = np.stack([_enlarge(t, 56) for t in images])
     grid = render.mosaic(images, cols=3, pad=2)
-    patch_tiles = _pad_to([_enlarge(_as_rgb(display_image_tile(p)), 56) for p in result.patches])
-    patches = render.mosaic(patch_tiles, cols=3, pad=2)
+    # patches are often all stroke or all background: on a grey ground, so white ones still show
+    enlarged = [_enlarge(_as_rgb(display_image_tile(p)), 56) for p in result.patches]
+    patches = render.mosaic(_pad_to(enlarged, fill=PATCH_GROUND), cols=3, pad=2, pad_value=PATCH_GROUND)
+    patch_boxes = [(x, y, t.shape[1], t.shape[0]) for (x, y, _, _), t in zip(patches.boxes, enlarged)]
     recon_tiles = []
     for r, box in zip(reconstructions, result.boxes):
         r = np.asarray(r, np.float32)
@@ -595,7 +600,8 @@ def top_images_view(result, reconstructions):
     what = f"{result.layer}, channel {result.channel}: top {len(result)} of {result.seen} examples"
     return {
         "images": Picture(grid.image, _tile_regions(grid.boxes, titles), what),
-        "patches": Picture(patches.image, _tile_regions(patches.boxes, titles), "receptive-field patches of the strongest position"),
+        "patches": Picture(patches.image, _tile_regions(patch_boxes, titles),
+                           "receptive-field patches of the strongest position (on grey)"),
         "reconstructions": Picture(recons.image, _tile_regions(recons.boxes, titles),
                                    "deconvnet reconstructions of the same patches (grey = 0)"),
     }

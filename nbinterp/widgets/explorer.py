@@ -312,7 +312,10 @@ class Explorer(W.VBox):
                                  layout=W.Layout(width="90px", display="none"))
         self.preview = ImageCanvas(max_width=84)
         self.preview.add_class("nbinterp-image-preview")
-        self.export_button = W.Button(description="Save PNG", icon="download", tooltip="Save the current view as a PNG file")
+        self.export_button = W.Button(description="Save PNG", icon="download",
+                                      tooltip="Save the current view, with its captions, as a PNG download")
+        self.download = W.HTML("")  # the browser download link of the last Save PNG
+        self.download.add_class("nbinterp-download")
         self.status = W.Label(value="")
         self.status.add_class("nbinterp-status")
         self.progress = W.IntProgress(value=0, min=0, max=100, layout=W.Layout(width="160px", visibility="hidden"))
@@ -321,7 +324,7 @@ class Explorer(W.VBox):
         if note:
             self._header.children[0].add_class("nbinterp-untrained")
         row1 = W.HBox([self.layer, self.channel, self.input_channel])
-        row2 = W.HBox([self.image, self.upload, self.invert, self.export_button])
+        row2 = W.HBox([self.image, self.upload, self.invert, self.export_button, self.download])
         row3 = W.HBox([self.method, self.target, self.opacity])
         images = len(ins.input_shape) == 3
         self.preview.layout.display = "" if images else "none"
@@ -433,6 +436,7 @@ class Explorer(W.VBox):
         elif owner is self.method:
             self._show_method_options()
         self._show_applicable_controls()
+        self.download.value = ""  # a saved link shows the view as it was
         selection = self.selection
         for tab in self.tab_objects:
             tab.follow(selection)
@@ -650,15 +654,28 @@ class Explorer(W.VBox):
         tab = self._tab_for_export(view)
         return export.figure(tab.pictures(), title=f"{self.model.name}: {tab.title}", what=f"the {tab.title} tab")
 
+    def download_name(self, view: Optional[str] = None) -> str:
+        """The file name Save PNG offers for a view (default: the visible tab)."""
+        view = TAB_TITLES[self.tabs.selected_index or 0] if view is None else view
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in self.layer.value)
+        return f"nbinterp-{view.lower().replace(' ', '-')}-{safe}.png"
+
     def _save_clicked(self, _button):
+        """Save PNG: the view with its captions (:meth:`export_png`) as a link that downloads
+        it in the browser (nothing is written beside the notebook)."""
+        import base64
+        import html
+
         try:
             view = TAB_TITLES[self.tabs.selected_index or 0]
-            path = f"nbinterp-{view.lower().replace(' ', '-')}-{self.layer.value.replace('/', '_')}.png"
-            with open(path, "wb") as handle:
-                handle.write(self.export_png(view))
-            self._notify(f"saved {path}")
+            name = self.download_name(view)
+            data = base64.b64encode(self.export_png(view)).decode("ascii")
+            self.download.value = (f'<a download="{html.escape(name)}" href="data:image/png;base64,{data}" '
+                                   f'title="the {html.escape(view)} view with its captions">⬇ {html.escape(name)}</a>')
+            self._notify(f"{name} is ready: click its link to download it")
         except Exception as error:
-            self._notify(_one_line(error), error=True)
+            self.download.value = ""
+            self._notify(_one_line(error, "Save PNG", "pick a view that shows a picture"), error=True)
 
     # -------------------------------------------------------------- lifecycle
     def _stop_worker(self, timeout):

@@ -30,6 +30,9 @@ graph and is differentiated through.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 import tensorflow as tf
 
@@ -37,6 +40,9 @@ from ..errors import InputShapeError, InvalidInputError, check_index
 from ..core import backward
 from ..core.inputs import to_numpy, as_batch
 from ._common import UnitModel, cached_function, channel_unit, output_grid
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..types import Images, LayerRef, ModelLike, Preprocess
 
 __all__ = ["reconstruct", "strongest_position", "METHODS"]
 
@@ -107,7 +113,15 @@ def _gradient_function(unit_model, entry, key, method, rank):
     return cached_function(unit_model.model, ("reconstruct", entry.path, method), build)
 
 
-def reconstruct(model, layer, channel, image, method="deconvnet", position=None, preprocess=None) -> np.ndarray:
+def reconstruct(
+    model: ModelLike,
+    layer: LayerRef,
+    channel: int,
+    image: Images,
+    method: str = "deconvnet",
+    position: Sequence[int] | None = None,
+    preprocess: Preprocess | None = None,
+) -> np.ndarray:
     """Project channel ``channel`` of ``layer`` at its strongest position (or ``position``) back to the input.
 
     ``method``: ``"deconvnet"``, ``"guided"`` or ``"gradient"`` (see the module

@@ -159,14 +159,13 @@ class SaliencyTab(Tab):
         if ex.is_sequence and ex.vocabulary is not None:
             vocabulary = ex.vocabulary
             tokens = [vocabulary[int(t)] if 0 <= int(t) < len(vocabulary) else str(int(t)) for t in np.asarray(image).reshape(-1)]
-        result = views.saliency_view(heat, image, selection.opacity, ex.is_sequence, tokens)
+        legend = views.attribution_legend(heat, target)
+        result = views.saliency_view(heat, image, selection.opacity, ex.is_sequence, tokens, legend)
         picture = result["overlay"]
         name = ex.class_names[target] if ex.class_names and target < len(ex.class_names) else str(target)
         picture.label = (ex.method_label(selection.method) + (f" at {layer}" if layer else "")
                          + f" for class {target}" + (f" ({name})" if name != str(target) else ""))
-        legend = {"cmap": "magma" if ex.is_sequence else "jet", "vmin": float(np.min(heat)), "vmax": float(np.max(heat)),
-                  "what": "attribution"}
-        self.show(self.overlay, key, lambda: picture, job, legend)
+        self.show(self.overlay, key, lambda: picture, job)
         self.tokens.value = result.get("html", "")
 
     def _update_maximize(self, selection, image, job):

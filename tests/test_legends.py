@@ -192,3 +192,28 @@ def test_dense_and_rgb_kernel_views_have_legends():
     dense = views.filter_selected(ins, "dense", 2)
     assert dense.legend.signed and dense.legend.what == "weight"
     assert export.compose([export.ExportPicture(dense.image, "x", dense.legend.as_dict())]).shape[0] > dense.image.shape[0]
+
+
+def test_sign_control_draws_the_signed_map_with_the_diverging_legend(explorer):
+    saliency = explorer.tabs_by_title["Saliency"]
+    explorer.method.value = "gradient"
+    explorer.wait()
+    assert explorer.sign in explorer.options_box.children and explorer.sign.value == "magnitude"
+    explorer.sign.value = "signed"
+    explorer.wait()
+    assert explorer.selection.option_values["reduce"] == "sum"
+    lg = legend_of(explorer, saliency.overlay)
+    heat = nbinterp.attribute(explorer.model, explorer.images[0], method="gradient", reduce="sum")[0]
+    assert lg.signed and lg.cmap == L.DIVERGING and lg.vmax == pytest.approx(np.abs(heat).max(), rel=1e-4)
+    # the overlay is the signed map drawn through that legend
+    expected = views.saliency_view(heat, explorer.images[0], explorer.opacity.value, legend=lg)["overlay"]
+    np.testing.assert_array_equal(saliency.overlay.image.reshape(expected.image.shape), expected.image)
+    # a method whose map has no sign has no Sign control; the next signed method starts at its default
+    explorer.method.value = "gradcam"
+    explorer.wait()
+    assert explorer.sign not in explorer.options_box.children
+    assert "reduce" not in explorer.selection.option_values
+    explorer.method.value = "integrated_gradients"
+    assert explorer.sign.value == "signed" and "reduce" not in explorer.selection.option_values
+    explorer.method.value = "gradient"
+    explorer.wait()

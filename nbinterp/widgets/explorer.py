@@ -72,6 +72,19 @@ def _maximize_table(input_shape):
     return tuple(dataclasses.replace(o, default=changes[o.name]) if o.name in changes else o for o in MAXIMIZE_OPTIONS)
 
 
+#: the Sign control's choices and the ``reduce`` each asks of ``attribute``
+SIGN_REDUCTIONS = {"magnitude": "max_abs", "signed": "sum"}
+
+
+def _default_sign(method):
+    """What ``method``'s default map shows ("magnitude" or "signed"), or None when
+    it has no sign to choose (non-negative maps, the Maximize pseudo-method)."""
+    from .. import attribution
+
+    cls = attribution.METHODS.get(method)
+    return getattr(cls, "sign", None) if cls is not None else None
+
+
 def _one_line(error):
     """One status line for an error: NbinterpError messages as they are, others as
     ``Type: last line`` (TensorFlow errors carry whole stack traces)."""
@@ -272,6 +285,11 @@ class Explorer(W.VBox):
             target_options.append((f"{c}: {name}", c))
         self.target = W.Dropdown(description="Target", options=target_options, value=-1, layout=W.Layout(width="340px"))
         self.options_box = W.HBox([])
+        self.sign = W.ToggleButtons(description="Sign", options=list(SIGN_REDUCTIONS), value="magnitude",
+                                    tooltips=["|attribution|: how much, not which way",
+                                              "signed attribution: red for the class, blue against (white = 0)"],
+                                    style={"button_width": "86px", "description_width": "initial"})
+        self.sign.add_class("nbinterp-sign")
         self.upload = W.FileUpload(description="Upload", accept="image/*", multiple=False)
         self.invert = W.Checkbox(description="Invert", value=False, indent=False,
                                  tooltip="Invert the uploaded image (dark-on-light <-> light-on-dark)",
@@ -300,7 +318,7 @@ class Explorer(W.VBox):
 
     def _wire(self):
         for control in (self.layer, self.channel, self.image, self.input_channel, self.shared_scale,
-                        self.single_channel, self.opacity, self.target, self.method, self.page):
+                        self.single_channel, self.opacity, self.target, self.method, self.page, self.sign):
             self._observe(control, self._control_changed)
         self._observe(self.tabs, self._control_changed, "selected_index")
         for controls in self.method_options.values():
@@ -324,8 +342,13 @@ class Explorer(W.VBox):
             page=int(self.page.value), tab=TAB_TITLES[self.tabs.selected_index or 0], data_version=self.data_version)
 
     def method_option_values(self, method: str) -> dict:
-        """The values of ``method``'s option controls."""
-        return {name: control.value for name, control in self.method_options.get(method, {}).items()}
+        """The values of ``method``'s option controls (and ``reduce`` when the Sign
+        control asks for other than the method's default map)."""
+        values = {name: control.value for name, control in self.method_options.get(method, {}).items()}
+        default = _default_sign(method)
+        if default is not None and self.sign.value != default:
+            values["reduce"] = SIGN_REDUCTIONS[self.sign.value]
+        return values
 
     def method_label(self, method: str) -> str:
         return self._method_labels.get(method, method)
@@ -372,7 +395,15 @@ class Explorer(W.VBox):
             self.page.layout.visibility = "visible" if pages > 1 else "hidden"
 
     def _show_method_options(self):
-        self.options_box.children = tuple(self.method_options.get(self.method.value, {}).values())
+        default = _default_sign(self.method.value)
+        if default is not None:  # each method starts from its own kind of map
+            self._syncing = True
+            try:
+                self.sign.value = default
+            finally:
+                self._syncing = False
+        sign = (self.sign,) if default is not None else ()
+        self.options_box.children = sign + tuple(self.method_options.get(self.method.value, {}).values())
 
     def _show_image(self):
         """The preview shows the selected image exactly as the model receives it; the
@@ -597,7 +628,7 @@ class Explorer(W.VBox):
         for tab in getattr(self, "tab_objects", ()):
             tab.close()
         option_controls = [c for controls in self.method_options.values() for c in controls.values()]
-        close_widgets(*self.children, self.layout, *option_controls, self.invert, self.preview)
+        close_widgets(*self.children, self.layout, *option_controls, self.invert, self.preview, self.sign)
         self.pictures_cache.clear()
         self.inspector.cache.clear()
         self._images = []

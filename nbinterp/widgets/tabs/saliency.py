@@ -92,6 +92,15 @@ class SaliencyTab(Tab):
             return layer
         return None
 
+    @staticmethod
+    def signed(method: str, options: dict) -> bool:
+        """Whether ``method`` with ``options`` gives a signed map (drawn diverging around 0)."""
+        from ... import attribution
+
+        reduce = options.get("reduce")
+        cls = attribution.METHODS.get(method)
+        return reduce == "sum" or (reduce is None and getattr(cls, "sign", None) == "signed")
+
     def _target(self, selection, image):
         if selection.target >= 0:
             return selection.target
@@ -159,7 +168,7 @@ class SaliencyTab(Tab):
         if ex.is_sequence and ex.vocabulary is not None:
             vocabulary = ex.vocabulary
             tokens = [vocabulary[int(t)] if 0 <= int(t) < len(vocabulary) else str(int(t)) for t in np.asarray(image).reshape(-1)]
-        legend = views.attribution_legend(heat, target)
+        legend = views.attribution_legend(heat, target, signed=self.signed(selection.method, options))
         result = views.saliency_view(heat, image, selection.opacity, ex.is_sequence, tokens, legend)
         picture = result["overlay"]
         name = ex.class_names[target] if ex.class_names and target < len(ex.class_names) else str(target)

@@ -217,3 +217,22 @@ def test_sign_control_draws_the_signed_map_with_the_diverging_legend(explorer):
     assert explorer.sign.value == "signed" and "reduce" not in explorer.selection.option_values
     explorer.method.value = "gradient"
     explorer.wait()
+
+
+def test_too_few_class_names_are_reported():
+    digits = demo.load_digits("test")
+    with pytest.warns(UserWarning, match=r"class_names has 3 names for 10 classes: classes 3 to 9 are shown by number"):
+        ex = nbinterp.Explorer(demo.load_model(), digits.images[:2], class_names=["zero", "one", "two"], warm_up=False)
+    try:
+        ex.wait()
+        assert "class_names has 3 names for 10 classes" in ex.status.value
+        assert ("3: 3", 3) in ex.target.options and ("2: two", 2) in ex.target.options
+    finally:
+        ex.close()
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ex = nbinterp.Explorer(demo.load_model(), digits.images[:2], class_names=digits.class_names, warm_up=False)
+    ex.close()
+    assert not [w for w in caught if "class_names" in str(w.message)]  # the right number of names: no warning

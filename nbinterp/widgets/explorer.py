@@ -16,6 +16,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import time
+import warnings
 import weakref
 from typing import Optional
 
@@ -83,6 +84,19 @@ def _default_sign(method):
 
     cls = attribution.METHODS.get(method)
     return getattr(cls, "sign", None) if cls is not None else None
+
+
+def _class_names_warning(class_names, model):
+    """What is wrong with ``class_names`` for ``model``'s first output, or None."""
+    if class_names is None or not model.outputs:
+        return None
+    n = int(np.prod([d for d in model.outputs[0].shape[1:] if d is not None]))
+    if len(class_names) < n:
+        return (f"class_names has {len(class_names)} names for {n} classes: "
+                f"classes {len(class_names)} to {n - 1} are shown by number")
+    if len(class_names) > n:
+        return f"class_names has {len(class_names)} names for {n} classes: the last {len(class_names) - n} are not used"
+    return None
 
 
 def _one_line(error):
@@ -176,6 +190,9 @@ class Explorer(W.VBox):
         self._handlers: list[tuple[W.Widget, object, str]] = []
         self._warmed_image = None
         self._syncing = False
+        self._names_warning = _class_names_warning(self.class_names, self.model)
+        if self._names_warning:
+            warnings.warn(self._names_warning, UserWarning, stacklevel=2)
 
         self._build_controls()
         self.tab_objects = tuple(tab(self) for tab in TABS)
@@ -562,6 +579,8 @@ class Explorer(W.VBox):
     def _render_status(self):
         text, error = self._notice[:2] if self._notice is not None else self._status
         line = ("⚠ " if error else "") + str(text)
+        if self._names_warning:
+            line += f" · ⚠ {self._names_warning}"
         if self._hint:
             line += f" · warming up: {self._hint}"
         self.status.value = line

@@ -617,6 +617,37 @@ class Explorer(W.VBox):
         tab = self._tab_for_export(view)
         return export.figure(tab.pictures(), title=f"{self.model.name}: {tab.title}", what=f"the {tab.title} tab")
 
+    def save_html(self, path) -> str:
+        """Write a handout: one self-contained HTML file (pictures inline, no script,
+        no network) with every view drawn for the current selection, its legends,
+        the selection spelled out and the model summary. Returns the path."""
+        from ..render import handout
+
+        self.wait()
+        s, ins = self.selection, self.inspector
+        label = dict((v, t) for t, v in self.image.options).get(s.image, f"#{s.image}")
+        target = dict((v, t) for t, v in self.target.options).get(s.target, str(s.target))
+        indices, scores, names, probabilities = views.top_classes(ins, self._images[s.image], 5, self.class_names)
+        chosen = [("Model", self.model.name), ("Image", label), ("Layer", f"{s.layer} ({ins.layer(s.layer).kind})"),
+                  ("Channel", f"{s.channel} of {views.channel_count(ins, s.layer)}")]
+        if views.input_channel_count(ins, s.layer):
+            chosen.append(("Input channel", str(s.input_channel) + (" only" if s.single_channel else "")))
+        options = {k: v for k, v in s.option_values.items() if k != "reduce"}
+        chosen += [("Method", self.method_label(s.method) + "".join(f", {k} = {v}" for k, v in options.items())),
+                   ("Target", target)]
+        if _default_sign(s.method) is not None:
+            chosen.append(("Sign", self.sign.value))
+        chosen += [("Top classes", ", ".join(f"{i}: {n} ({v:.3f})" if n != str(i) else f"{i} ({v:.3f})"
+                                             for i, n, v in zip(indices, names, scores))
+                    + (" (probabilities)" if probabilities else " (scores)")),
+                   ("Colour scale", "shared by all tiles" if s.shared_scale else "per tile"),
+                   ("Opacity", f"{s.opacity:.2f}"), ("Visible tab", s.tab)]
+        sections = [(tab.title, tab.pictures()) for tab in self.tab_objects]
+        image = display_image(self._images[s.image]) if len(ins.input_shape) == 3 else None
+        page = handout.handout_html(f"{self.model.name}: what the network sees", chosen, sections,
+                                    ins.summary().html, image, f"image {label} as the model receives it")
+        return str(handout.write_handout(path, page))
+
     def _save_clicked(self, _button):
         try:
             view = TAB_TITLES[self.tabs.selected_index or 0]

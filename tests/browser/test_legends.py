@@ -4,7 +4,6 @@ and matplotlib's palette table), and hovering a map reads out its value."""
 
 from __future__ import annotations
 
-import re
 
 import numpy as np
 

@@ -473,13 +473,17 @@ def top_classes(ins, image, k=5, class_names=None):
     return order.tolist(), out[order].tolist(), names, probabilities
 
 
-def attribution_legend(heat, target=None, signed=None):
+def attribution_legend(heat, target=None, signed=None, magnitude=True):
     """The legend of an attribution map: "attribution to class 3", and whether it
-    shows a magnitude (sequential palette) or a sign (diverging, white = 0)."""
+    shows a sign (diverging, white = 0) or not (sequential): a magnitude, or with
+    ``magnitude=False`` a quantity that is non-negative by construction."""
     what = "attribution" + (f" to class {target}" if target is not None else "")
     legend = legends.choose(heat, what, signed=signed)
-    return dataclasses.replace(legend, note="signed: red for, blue against; white = 0" if legend.signed
-                               else "magnitude, no sign")
+    if legend.signed:
+        note = "signed: red for, blue against; white = 0"
+    else:
+        note = "magnitude |·|, no sign" if magnitude else "non-negative"
+    return dataclasses.replace(legend, note=note)
 
 
 def saliency_view(heat, image, opacity=0.5, is_sequence=False, tokens=None, legend=None):

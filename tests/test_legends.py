@@ -213,6 +213,8 @@ def test_sign_control_draws_the_signed_map_with_the_diverging_legend(explorer):
     explorer.wait()
     assert explorer.sign not in explorer.options_box.children
     assert "reduce" not in explorer.selection.option_values
+    cam = legend_of(explorer, saliency.overlay)
+    assert not cam.signed and cam.note == "non-negative"  # rectified: no sign, not a magnitude either
     explorer.method.value = "integrated_gradients"
     assert explorer.sign.value == "signed" and "reduce" not in explorer.selection.option_values
     explorer.method.value = "gradient"

@@ -302,10 +302,9 @@ class Explorer(W.VBox):
             target_options.append((f"{c}: {name}", c))
         self.target = W.Dropdown(description="Target", options=target_options, value=-1, layout=W.Layout(width="340px"))
         self.options_box = W.HBox([])
-        self.sign = W.ToggleButtons(description="Sign", options=list(SIGN_REDUCTIONS), value="magnitude",
-                                    tooltips=["|attribution|: how much, not which way",
-                                              "signed attribution: red for the class, blue against (white = 0)"],
-                                    style={"button_width": "86px", "description_width": "initial"})
+        self.sign = W.Dropdown(description="Sign", options=[("magnitude |·|", "magnitude"), ("signed (+/−)", "signed")],
+                               value="magnitude", layout=W.Layout(width="220px"),
+                               tooltip="magnitude: how much each pixel matters; signed: red for the class, blue against")
         self.sign.add_class("nbinterp-sign")
         self.upload = W.FileUpload(description="Upload", accept="image/*", multiple=False)
         self.invert = W.Checkbox(description="Invert", value=False, indent=False,

@@ -101,6 +101,14 @@ class SaliencyTab(Tab):
         cls = attribution.METHODS.get(method)
         return reduce == "sum" or (reduce is None and getattr(cls, "sign", None) == "signed")
 
+    @staticmethod
+    def magnitude(method: str, options: dict) -> bool:
+        """Whether an unsigned map of ``method`` is a magnitude (else non-negative by construction)."""
+        from ... import attribution
+
+        cls = attribution.METHODS.get(method)
+        return options.get("reduce") == "max_abs" or getattr(cls, "sign", None) is not None
+
     def _target(self, selection, image):
         if selection.target >= 0:
             return selection.target
@@ -168,7 +176,8 @@ class SaliencyTab(Tab):
         if ex.is_sequence and ex.vocabulary is not None:
             vocabulary = ex.vocabulary
             tokens = [vocabulary[int(t)] if 0 <= int(t) < len(vocabulary) else str(int(t)) for t in np.asarray(image).reshape(-1)]
-        legend = views.attribution_legend(heat, target, signed=self.signed(selection.method, options))
+        legend = views.attribution_legend(heat, target, signed=self.signed(selection.method, options),
+                                          magnitude=self.magnitude(selection.method, options))
         result = views.saliency_view(heat, image, selection.opacity, ex.is_sequence, tokens, legend)
         picture = result["overlay"]
         name = ex.class_names[target] if ex.class_names and target < len(ex.class_names) else str(target)

@@ -142,7 +142,8 @@ class SaliencyTab(Tab):
         for name in attribution.METHODS:
             if name == selection.method:
                 continue
-            options = ex.method_option_values(name)
+            # each method starts from its own kind of map when chosen: warm that one
+            options = {k: v for k, v in ex.method_option_values(name).items() if k != "reduce"}
             work.append(Work(f"{ex.method_label(name)} for image {selection.image}",
                              lambda job, name=name, options=options: self.heat(selection, name, options, job)))
         return work

@@ -238,3 +238,15 @@ def test_too_few_class_names_are_reported():
         ex = nbinterp.Explorer(demo.load_model(), digits.images[:2], class_names=digits.class_names, warm_up=False)
     ex.close()
     assert not [w for w in caught if "class_names" in str(w.message)]  # the right number of names: no warning
+
+
+def test_relative_legends_name_their_ends_in_pictures_and_figures():
+    lg = L.Legend("activation", 0.0, 4.0, L.SEQUENTIAL, False, "per-tile scale", relative=True)
+    assert lg.text == "activation (per-tile scale)"
+    assert [t for _, t in L._ticks(lg)] == ["tile min", "tile max"]
+    signed = L.Legend("reconstruction", -1.0, 1.0, "gray", True, relative=True)
+    assert [t for _, t in L._ticks(signed)] == ["−max|tile|", "0", "+max|tile|"]
+    picture = export.ExportPicture(np.zeros((8, 8, 3), np.uint8), "tiles", signed.as_dict())
+    fig = export.figure([picture])
+    bar = next(ax for ax in fig.axes if ax.get_xlabel())
+    assert [t.get_text() for t in bar.get_xticklabels()] == ["−max|tile|", "+max|tile|"]

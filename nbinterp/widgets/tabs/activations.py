@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipywidgets as W
-import numpy as np
 
 from ... import views
 from ..canvas import ImageCanvas
@@ -41,8 +40,9 @@ class ActivationsTab(Tab):
 
     def _channel(self, selection, image_index):
         ins, image = self.explorer.inspector, self.explorer.image_array(image_index)
-        key = ("channel", selection.layer, self.explorer.image_key(image_index), selection.channel)
-        return key, self.cached(key, lambda: views.activation_channel(ins, selection.layer, image, selection.channel))
+        key = ("channel", selection.layer, self.explorer.image_key(image_index), selection.channel, selection.shared_scale)
+        return key, self.cached(key, lambda: views.activation_channel(ins, selection.layer, image, selection.channel,
+                                                                      selection.shared_scale))
 
     def _warm_image(self, selection, index, job):
         ins = self.explorer.inspector
@@ -56,13 +56,8 @@ class ActivationsTab(Tab):
                 for i in neighbours(selection.image, self.explorer.image_count)]
 
     def update(self, selection: Selection, job: Job) -> None:
-        ins, layer = self.explorer.inspector, selection.layer
-        acts = ins.activations(layer, self.explorer.image_array(selection.image))
-        legend = {"cmap": "viridis", "vmin": float(np.min(acts)), "vmax": float(np.max(acts)), "what": "activation"}
         key, grid = self._grid(selection, selection.image)
-        self.show(self.grid, key, lambda: grid, job, legend if selection.shared_scale else {"cmap": "viridis"})
+        self.show(self.grid, key, lambda: grid, job)
         self.grid.highlight = selection.channel
         key, enlarged = self._channel(selection, selection.image)
-        values = acts[0][..., selection.channel] if acts.ndim > 2 else acts[0]
-        self.show(self.enlarged, key, lambda: enlarged, job,
-                  {"cmap": "viridis", "vmin": float(np.min(values)), "vmax": float(np.max(values)), "what": "activation"})
+        self.show(self.enlarged, key, lambda: enlarged, job)

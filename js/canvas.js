@@ -165,6 +165,57 @@ export function coalesce(fn, schedule = queueMicrotask) {
   };
 }
 
+/** The number a little-endian IEEE 754 half-precision bit pattern stands for. */
+export function decodeFloat16(bits) {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >> 10) & 0x1f;
+  const fraction = bits & 0x3ff;
+  if (exponent === 0) return sign * fraction * 2 ** -24; // zero and subnormals
+  if (exponent === 0x1f) return fraction ? NaN : sign * Infinity;
+  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+}
+
+/**
+ * The readout value at image pixel (x, y), or null where no patch covers it.
+ * `readout` is {what, patches: [{x, y, w, h, rows, cols, offset, scale, name}]}:
+ * each patch stretches a rows x cols array (row-major float16, from `offset`
+ * in `values`, each value times `scale`) over a w x h rectangle of image pixels.
+ * Returns {name, col, row, value} with value null for a stored NaN (no value).
+ * When patches overlap, the last one listed wins (as for regions).
+ */
+export function readoutAt(readout, values, x, y) {
+  const patches = readout && Array.isArray(readout.patches) ? readout.patches : [];
+  const bytes = asBytes(values);
+  for (let i = patches.length - 1; i >= 0; i--) {
+    const p = patches[i];
+    if (!(p.w > 0) || !(p.h > 0) || x < p.x || y < p.y || x >= p.x + p.w || y >= p.y + p.h) continue;
+    const col = Math.min(p.cols - 1, Math.floor(((x - p.x) * p.cols) / p.w));
+    const row = Math.min(p.rows - 1, Math.floor(((y - p.y) * p.rows) / p.h));
+    const at = 2 * (p.offset + row * p.cols + col);
+    if (at + 1 >= bytes.length) return null;
+    const raw = decodeFloat16(bytes[at] | (bytes[at + 1] << 8));
+    const value = Number.isNaN(raw) ? null : raw * (Number(p.scale) || 1);
+    return { name: p.name || "", col, row, value };
+  }
+  return null;
+}
+
+/** A readout value as text: 4 significant digits, a true minus sign. */
+export function formatValue(value) {
+  if (value === null || value === undefined) return "no value";
+  if (value === 0) return "0";
+  if (!Number.isFinite(value)) return String(value);
+  const text = Number(value.toPrecision(4)).toString();
+  return value > 0 ? `+${text}` : text.replace("-", "\u2212");
+}
+
+/** The hover line for a readout hit: "channel 3 · activation at (x, y): +0.1234". */
+export function readoutText(hit, what) {
+  if (!hit) return "";
+  const prefix = hit.name ? `${hit.name} · ` : "";
+  return `${prefix}${what || "value"} at (${hit.col}, ${hit.row}): ${formatValue(hit.value)}`;
+}
+
 function el(tag, className) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -266,8 +317,14 @@ function render({ model, el: host }) {
   const label = el("div", "nbinterp-canvas-label");
   label.style.font = "13px sans-serif";
 
+  // the colour legend under the image: a picture drawn by Python at 1:1
+  const legend = el("canvas", "nbinterp-canvas-legend");
+  legend.style.display = "none";
+  legend.style.imageRendering = "pixelated";
+  legend.style.marginRight = "8px"; // tick labels of neighbouring legends stay apart
+
   stage.append(canvas, overlay, tooltip);
-  root.append(stage, label);
+  root.append(stage, legend, label);
   host.append(root);
 
   const offscreen = document.createElement("canvas");
@@ -334,6 +391,37 @@ function render({ model, el: host }) {
     drawOverlay();
   }
 
+  function drawLegend() {
+    let rgba = null;
+    let parsed = null;
+    try {
+      parsed = parseShape(model.get("legend_shape"));
+      if (parsed) rgba = toRGBA(model.get("legend_data"), model.get("legend_shape"));
+    } catch (err) {
+      console.warn("nbinterp canvas legend:", err);
+      parsed = null;
+    }
+    const text = model.get("legend_text") || "";
+    if (!parsed || parsed.width === 0 || parsed.height === 0) {
+      legend.style.display = "none";
+      legend.width = 0;
+      legend.height = 0;
+      delete legend.dataset.text;
+      legend.removeAttribute("aria-label");
+      return;
+    }
+    legend.width = parsed.width;
+    legend.height = parsed.height;
+    legend.style.width = `${parsed.width}px`;
+    legend.style.height = `${parsed.height}px`;
+    legend.getContext("2d").putImageData(new ImageData(rgba, parsed.width, parsed.height), 0, 0);
+    legend.dataset.text = text;
+    legend.setAttribute("role", "img");
+    legend.setAttribute("aria-label", text);
+    legend.title = text;
+    legend.style.display = "block";
+  }
+
   function drawLabel() {
     const text = model.get("label") || "";
     label.textContent = text; // captions are user data: text only
@@ -363,7 +451,12 @@ function render({ model, el: host }) {
       state.hover = region;
       drawOverlay();
     }
-    const title = region && region.title != null ? String(region.title) : "";
+    const hit = p ? readoutAt(model.get("readout"), model.get("readout_values"), p.x, p.y) : null;
+    const readout = readoutText(hit, (model.get("readout") || {}).what);
+    const parts = [region && region.title != null ? String(region.title) : "", readout];
+    const title = parts.filter(Boolean).join("\n");
+    if (hit) tooltip.dataset.value = hit.value === null ? "" : String(hit.value);
+    else delete tooltip.dataset.value;
     if (!title) {
       hideTooltip();
       return;
@@ -408,11 +501,14 @@ function render({ model, el: host }) {
   model.on("change:regions", onOverlay);
   model.on("change:highlight", onOverlay);
   model.on("change:label", onLabel);
+  const onLegend = coalesce(drawLegend);
+  for (const name of ["legend_data", "legend_shape", "legend_text"]) model.on(`change:${name}`, onLegend);
   canvas.addEventListener("mousemove", onMove);
   canvas.addEventListener("mouseleave", onLeave);
   canvas.addEventListener("click", onClick);
 
   drawImage();
+  drawLegend();
   drawLabel();
 
   return () => {
@@ -423,6 +519,7 @@ function render({ model, el: host }) {
     model.off("change:regions", onOverlay);
     model.off("change:highlight", onOverlay);
     model.off("change:label", onLabel);
+    for (const name of ["legend_data", "legend_shape", "legend_text"]) model.off(`change:${name}`, onLegend);
     canvas.removeEventListener("mousemove", onMove);
     canvas.removeEventListener("mouseleave", onLeave);
     canvas.removeEventListener("click", onClick);

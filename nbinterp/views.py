@@ -8,6 +8,7 @@ without a browser.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from dataclasses import dataclass, field
 
@@ -15,9 +16,12 @@ import keras
 import numpy as np
 
 from . import render
-from .render.filters import kernel_bank
+from .render import legend as legends
+from .render.filters import DIVERGING_CMAP, kernel_bank
+from .render.legend import Legend
 from .errors import NoKernelError, NotSupportedError, check_index
 
+READOUT_MAX_VALUES = 2**18  # values sent for a per-pixel hover readout of one picture
 TILE_TARGET_PX = 48  # activation tiles are enlarged (nearest) to at least this size
 PAGE_SIZE = 64  # channels per activation-grid page
 CELL_PX = 24  # size of one kernel weight in the enlarged kernel view
@@ -25,14 +29,37 @@ CELL_PX = 24  # size of one kernel weight in the enlarged kernel view
 
 @dataclass
 class Picture:
+    """A rendered view: ``image`` with hover ``regions``, its caption, the region to
+    outline, the :class:`~nbinterp.render.legend.Legend` its colours follow (None
+    for pictures that are not colour-mapped values, such as input images), and
+    ``readout``: the values under the picture for a per-pixel hover readout, as
+    ``{"x", "y", "w", "h", "values", "name"}`` patches (``values`` a 2-D array
+    stretched over that rectangle of image pixels)."""
+
     image: np.ndarray  # uint8 (H, W) or (H, W, 3)
     regions: list = field(default_factory=list)
     label: str = ""
     highlight: object = None
+    legend: Legend | None = None
+    readout: list = field(default_factory=list)
 
     @property
     def nbytes(self):
-        return self.image.nbytes
+        return self.image.nbytes + sum(np.asarray(p["values"]).nbytes for p in self.readout)
+
+
+def patch(box, values, name=""):
+    """One readout patch: ``values`` (2-D) over the image rectangle ``box = (x, y, w, h)``."""
+    x, y, w, h = (int(v) for v in box)
+    values = np.asarray(values, np.float32)
+    if values.ndim == 1:
+        values = values[None, :]
+    return {"x": x, "y": y, "w": w, "h": h, "values": values, "name": name}
+
+
+def whole(image, values, name=""):
+    """A readout patch covering the whole picture ``image``."""
+    return patch((0, 0, image.shape[1], image.shape[0]), values, name)
 
 
 def _layer_types(*names):
@@ -189,9 +216,11 @@ def _separable_grid(ins, layer, prefix):
         for i, (x, y, w, h) in enumerate(grid.boxes)
     ]
     n_out = ins.pointwise_kernels(layer).shape[-1]
+    readout = [patch(box, depthwise[:, :, i // mult, i % mult], f"depthwise filter {i}") for i, box in enumerate(grid.boxes)]
     return Picture(grid.image, regions,
                    f"{prefix}{ins.layer(layer).name}: the depthwise filter of each of its {depthwise.shape[-2]} input "
-                   f"channels; the pointwise weights mix them into {n_out} outputs (the Channel control)")
+                   f"channels; the pointwise weights mix them into {n_out} outputs (the Channel control)",
+                   legend=_weight_legend(grid.scale), readout=readout)
 
 
 def _separable_selected(ins, layer, kernel, prefix):
@@ -209,9 +238,11 @@ def _separable_selected(ins, layer, kernel, prefix):
                   + ", ".join(f"{pointwise[c * mult + m, k]:+.4f}" for m in range(mult))}
         for c, (x, y, w, h) in enumerate(grid.boxes)
     ]
+    readout = [patch(box, slices[:, :, c], f"input channel {c}") for c, box in enumerate(grid.boxes)]
     return Picture(grid.image, regions,
                    f"{prefix}output channel {k}: each input channel's depthwise filter times its pointwise weight "
-                   "(red +, blue −); hover a tile for the weight")
+                   "(red +, blue −); hover a tile for the weight",
+                   legend=_weight_legend(grid.scale), readout=readout)
 
 
 def filters_grid(ins, layer, input_channel=0):
@@ -225,16 +256,27 @@ def filters_grid(ins, layer, input_channel=0):
         return picture
     if isinstance(ins.plan.resolve(layer).op, _SEPARABLE):
         return _separable_grid(ins, layer, prefix)
-    how, weights, _ = _filter_tiles(ins, layer, input_channel)
+    how, weights, describe = _filter_tiles(ins, layer, input_channel)
     grid = kernel_bank(weights, **how)
     regions = [
         {"id": i, "x": x, "y": y, "w": w, "h": h, "title": f"kernel {i}"}
         for i, (x, y, w, h) in enumerate(grid.boxes)
     ]
+    readout = []
+    if grid.mode != "rgb":
+        readout = [patch(box, describe(k)[0], f"kernel {k}") for k, box in enumerate(grid.boxes)]
     lo, hi = float(np.min(weights)), float(np.max(weights))
     return Picture(grid.image, regions,
                    f"{prefix}{info.name}: {grid.total} kernels of {tuple(weights.shape[:-1])}, "
-                   f"weights {lo:+.3f} … {hi:+.3f}; click one")
+                   f"weights {lo:+.3f} … {hi:+.3f}; click one",
+                   legend=_weight_legend(grid.scale, grid.mode), readout=readout)
+
+
+def _weight_legend(scale, mode=""):
+    """The legend of kernel tiles drawn at ``±scale`` (grey per colour channel for RGB tiles)."""
+    if mode == "rgb":
+        return Legend("weight", -scale, scale, "gray", True, "per colour channel R, G, B; mid-grey = 0")
+    return Legend("weight", -scale, scale, DIVERGING_CMAP, True, "white = 0")
 
 
 def filter_selected(ins, layer, kernel=0, input_channel=0):
@@ -251,8 +293,11 @@ def filter_selected(ins, layer, kernel=0, input_channel=0):
     tiles = render.kernel_tiles(weights, **how)
     k = check_index(kernel, tiles.shape[0], "kernel")
     values, what = describe(k)
-    return Picture(render.upscale_nearest(tiles[k], CELL_PX), render.kernel_cells(values, CELL_PX),
-                   f"{prefix}{what}; hover a cell for its weight")
+    image = render.upscale_nearest(tiles[k], CELL_PX)
+    readout = [whole(image, values, f"kernel {k}")] if np.ndim(values) == 2 else []
+    scale = render.filters.symmetric_scale(weights)
+    return Picture(image, render.kernel_cells(values, CELL_PX), f"{prefix}{what}; hover a cell for its weight",
+                   legend=_weight_legend(scale, how.get("mode", "")), readout=readout)
 
 
 def _dense_filters_view(ins, layer, weights, unit, input_channel):
@@ -272,16 +317,21 @@ def _dense_filters_view(ins, layer, weights, unit, input_channel):
         if len(shape) == 3:
             ic = check_index(input_channel, shape[2], "input channel")
             maps = maps[..., ic]
-        tiles = render.colorize(maps[: min(n_out, PAGE_SIZE * 4)], "RdBu_r", symmetric=True)
-        grid = render.mosaic(np.stack([_enlarge(t, 24) for t in tiles]), pad=2)
+        shown = maps[: min(n_out, PAGE_SIZE * 4)]
+        grid_legend = legends.choose(shown, "weight", signed=True, note="white = 0")
+        grid = render.mosaic(np.stack([_enlarge(t, 24) for t in grid_legend.colorize(shown)]), pad=2)
         regions = [
             {"id": i, "x": x, "y": y, "w": w, "h": h, "title": f"unit {i}"}
             for i, (x, y, w, h) in enumerate(grid.boxes)
         ]
-        big = _enlarge(render.colorize(maps[k], "RdBu_r", symmetric=True), 224)
+        readout = [patch(box, shown[i], f"unit {i}") for i, box in enumerate(grid.boxes)]
+        big_legend = legends.choose(maps[k], "weight", signed=True, note="white = 0")
+        big = _enlarge(big_legend.colorize(maps[k]), 224)
         return {
-            "grid": Picture(grid.image, regions, f"{ins.layer(layer).name}: incoming weights of each unit as a {shape[:2]} image", k),
-            "selected": Picture(big, [], f"unit {k}: weights from each input position (red +, blue −)"),
+            "grid": Picture(grid.image, regions, f"{ins.layer(layer).name}: incoming weights of each unit as a {shape[:2]} image", k,
+                            legend=grid_legend, readout=readout),
+            "selected": Picture(big, [], f"unit {k}: weights from each input position (red +, blue −)",
+                                legend=big_legend, readout=[whole(big, maps[k], f"unit {k}")]),
         }
     bound = float(np.max(np.abs(weights))) or 1.0
     shrunk, (fy, fx) = _block_mean(weights.T, MATRIX_MAX_PX)  # rows: units, columns: inputs
@@ -294,11 +344,17 @@ def _dense_filters_view(ins, layer, weights, unit, input_channel):
         for i in range(n_out)
     ] if fy == 1 else []
     averaged = f" (blocks of {fy}×{fx} averaged)" if fy * fx > 1 else ""
+    legend = Legend("weight", -bound, bound, DIVERGING_CMAP, True, "white = 0")
+    square = _vector_square(weights[:, k], bound)
+    side = int(np.ceil(np.sqrt(n_in)))
+    wrapped = np.full(-(-n_in // side) * side, np.nan, np.float32)
+    wrapped[:n_in] = weights[:, k]
     return {
         "grid": Picture(image, rows, f"{ins.layer(layer).name}: weight matrix, rows = {n_out} units, "
-                                     f"columns = {n_in} inputs{averaged}", k),
-        "selected": Picture(_vector_square(weights[:, k], bound), [],
-                            f"unit {k}: its {n_in} incoming weights, row by row (red +, blue −)"),
+                                     f"columns = {n_in} inputs{averaged}", k,
+                        legend=legend, readout=[whole(image, shrunk)]),
+        "selected": Picture(square, [], f"unit {k}: its {n_in} incoming weights, row by row (red +, blue −)",
+                            legend=legend, readout=[whole(square, wrapped.reshape(-1, side), f"unit {k}")]),
     }
 
 
@@ -348,41 +404,60 @@ def kernel_response_view(ins, layer, kernel, image, input_channel=None, shown_ch
     response = ins.kernel_response(layer, kernel, image, input_channel=input_channel)
     weights = conv_kernel(ins, layer)
     first = is_first_conv_on_image(ins, layer)
+    response_legend = legends.choose(response, "response before activation", signed=True, note="white = 0")
     if response.ndim == 1:  # Conv1D: draw signals as strips
         layer_in = ins.layer_input(layer, image)[0]
-        left = render.colorize(layer_in.T, "viridis")
-        kern = render.colorize(weights[:, :, kernel].T, "RdBu_r", symmetric=True)
-        right = render.colorize(response[None, :], "RdBu_r", symmetric=True)
+        in_legend = legends.choose(layer_in, f"input to {info.name}")
+        kern_values = weights[:, :, kernel].T
+        kern_legend = legends.choose(kern_values, "weight", signed=True, note="white = 0")
+        left = _enlarge(in_legend.colorize(layer_in.T), 96)
+        kern = _enlarge(kern_legend.colorize(kern_values), 96)
+        right = render.upscale_nearest(response_legend.colorize(response[None, :]), 8)
         return {
-            "input": Picture(_enlarge(left, 96), [], f"input to {info.name} (rows: channels)"),
-            "kernel": Picture(_enlarge(kern, 96), [], f"kernel {kernel}"),
-            "response": Picture(render.upscale_nearest(right, 8), [], f"response: min {response.min():+.3f}, max {response.max():+.3f}"),
+            "input": Picture(left, [], f"input to {info.name} (rows: channels)", legend=in_legend,
+                             readout=[whole(left, layer_in.T)]),
+            "kernel": Picture(kern, [], f"kernel {kernel}", legend=kern_legend, readout=[whole(kern, kern_values)]),
+            "response": Picture(right, [], f"response: min {response.min():+.3f}, max {response.max():+.3f}",
+                                legend=response_legend, readout=[whole(right, response)]),
         }
     c = input_channel if input_channel is not None else (shown_channel or 0)
     whole_image = first and input_channel is None and (weights.shape[2] in (1, 3) or shown_channel is None)
+    in_legend, in_values = None, None
     if whole_image:
         left = render.display_image(image)
         left_label = "image"
     else:
-        layer_in = ins.layer_input(layer, image)[0]
-        left = render.colorize(layer_in[..., c], "gray")
+        in_values = ins.layer_input(layer, image)[0][..., c]
+        in_legend = legends.choose(in_values, f"input channel {c} of {info.name}")
+        if not in_legend.signed:
+            in_legend = dataclasses.replace(in_legend, cmap="gray")
+        left = in_legend.colorize(in_values)
         left_label = f"input channel {c} of {info.name}"
     if isinstance(op, keras.layers.DepthwiseConv2D):
         c, m = divmod(int(kernel), weights.shape[-1])
-        kern_tile = render.colorize(weights[:, :, c, m], "RdBu_r", symmetric=True)
+        kern_values = weights[:, :, c, m]
     elif weights.shape[2] == 3 and whole_image:
+        kern_values = None
         kern_tile = render.kernel_tiles(weights, mode="rgb")[kernel]
+        kern_legend = _weight_legend(render.filters.symmetric_scale(weights), "rgb")
     else:
-        kern_tile = render.colorize(weights[:, :, c, kernel], "RdBu_r", symmetric=True)
-    right = render.colorize(response, "RdBu_r", symmetric=True)
+        kern_values = weights[:, :, c, kernel]
+    if kern_values is not None:
+        kern_legend = legends.choose(kern_values, "weight", signed=True, note="white = 0")
+        kern_tile = kern_legend.colorize(kern_values)
+    right = response_legend.colorize(response)
     what = "contribution of input channel %d" % input_channel if input_channel is not None else "response + bias"
     size = max(left.shape[0], 224)  # all three panels drawn at the same size
+    left, kern_tile, right = _enlarge(left, size), _enlarge(kern_tile, size), _enlarge(right, size)
     return {
-        "input": Picture(_enlarge(left, size), [], prefix + left_label),
-        "kernel": Picture(_enlarge(kern_tile, size), [], f"kernel {kernel}"),
+        "input": Picture(left, [], prefix + left_label, legend=in_legend,
+                         readout=[whole(left, in_values)] if in_values is not None else []),
+        "kernel": Picture(kern_tile, [], f"kernel {kernel}", legend=kern_legend,
+                          readout=[whole(kern_tile, kern_values)] if kern_values is not None else []),
         "response": Picture(
-            _enlarge(right, size), [],
+            right, [],
             f"{what} (before activation): min {response.min():+.3f}, max {response.max():+.3f}; red +, blue −",
+            legend=response_legend, readout=[whole(right, response)],
         ),
     }
 
@@ -414,26 +489,30 @@ def activation_grid(ins, layer, image, shared_scale=True, page=0):
         cell = max(4, min(24, 768 // cols))
         values = np.full(rows * cols, np.nan, np.float32)
         values[:n] = acts
-        colours = render.colorize(values, "viridis", vmin=float(acts.min()), vmax=float(acts.max()))
+        legend = legends.choose(acts, "activation")
+        colours = legend.colorize(values)
         colours[n:] = 255
         picture = render.upscale_nearest(colours.reshape(rows, cols, 3), cell)
         regions = [
             {"id": i, "x": (i % cols) * cell, "y": (i // cols) * cell, "w": cell, "h": cell, "title": f"unit {i}: {acts[i]:+.4f}"}
             for i in range(n)
         ] if n <= 4096 else []
-        return Picture(picture, regions, f"{info.name}: {n} units (min {acts.min():+.3f}, max {acts.max():+.3f}); click a unit")
+        return Picture(picture, regions, f"{info.name}: {n} units (min {acts.min():+.3f}, max {acts.max():+.3f}); click a unit",
+                       legend=legend, readout=[whole(picture, values.reshape(rows, cols))])
     if acts.ndim == 2:  # sequence (T, C): rows are channels
         T, n = acts.shape
         sy = max(2, min(16, 512 // max(n, 1)))
         sx = max(1, min(16, 640 // max(T, 1)))
-        heat = render.colorize(acts.T, "viridis")
+        legend = legends.choose(acts, "activation")
+        heat = legend.colorize(acts.T)
         big = np.repeat(np.repeat(heat, sy, axis=0), sx, axis=1)
         regions = [
             {"id": i, "x": 0, "y": i * sy, "w": T * sx, "h": sy,
              "title": f"channel {i}: min {acts[:, i].min():+.3f}, max {acts[:, i].max():+.3f}"}
             for i in range(n)
         ]
-        return Picture(big, regions, f"{info.name}: {n} channels × {T} steps (rows are channels); click a row")
+        return Picture(big, regions, f"{info.name}: {n} channels × {T} steps (rows are channels); click a row",
+                       legend=legend, readout=[whole(big, acts.T)])
     maps = acts.reshape(acts.shape[:2] + (-1,)) if acts.ndim > 3 else acts
     n = maps.shape[-1]
     pages = -(-n // PAGE_SIZE)
@@ -441,19 +520,27 @@ def activation_grid(ins, layer, image, shared_scale=True, page=0):
     first, last = page * PAGE_SIZE, min(n, (page + 1) * PAGE_SIZE)
     lows, highs = maps.min(axis=(0, 1)), maps.max(axis=(0, 1))
     chunk = maps[..., first:last]
+    full = np.moveaxis(chunk, -1, 0)
     factor = -(-max(chunk.shape[:2]) // GRID_TILE_MAX_PX)
     if factor > 1:  # shrink big maps by block averages before colouring (the enlarged view keeps full size)
         h, w = (chunk.shape[0] // factor) * factor, (chunk.shape[1] // factor) * factor
         chunk = chunk[:h, :w].reshape(h // factor, factor, w // factor, factor, -1).mean(axis=(1, 3))
     chunk = np.moveaxis(chunk, -1, 0)  # (n_page, h, w)
+    signed = bool(lows.min() < 0)  # one palette for the whole layer
     if shared_scale:
-        tiles = render.colorize(chunk, "viridis", vmin=float(lows.min()), vmax=float(highs.max()))
+        legend = legends.choose(maps, "activation", signed=signed, bounds=(lows.min(), highs.max()), note="shared scale")
+        tiles = legend.colorize(chunk)
     else:
-        tiles = np.stack([render.colorize(t, "viridis", vmin=lows[first + i], vmax=highs[first + i])
-                          for i, t in enumerate(chunk)])
+        tiles = np.stack([legends.choose(t, "activation", signed=signed, bounds=(lows[first + i], highs[first + i]))
+                          .colorize(t) for i, t in enumerate(chunk)])
+        legend = legends.choose(maps, "activation", signed=signed, note="per-tile scale: each tile spans its own range")
+        legend = dataclasses.replace(legend, relative=True)
     if factor == 1:
         tiles = np.stack([_enlarge(t) for t in tiles])
     grid = render.mosaic(tiles, pad=2)
+    # the readout shows the layer's own values (shrunk tiles only when the page is large)
+    values = full if full.size <= READOUT_MAX_VALUES else chunk
+    readout = [patch(box, values[i], f"channel {first + i}") for i, box in enumerate(grid.boxes)]
     regions = [
         {"id": first + i, "x": x, "y": y, "w": w, "h": h,
          "title": f"channel {first + i}: min {lows[first + i]:+.3f}, max {highs[first + i]:+.3f}"}
@@ -462,24 +549,35 @@ def activation_grid(ins, layer, image, shared_scale=True, page=0):
     scale_text = "shared colour scale" if shared_scale else "per-tile colour scale"
     page_text = f", page {page + 1}/{pages} (channels {first}–{last - 1})" if pages > 1 else ""
     return Picture(grid.image, regions,
-                   f"{info.name}: {n} channel{'s' if n != 1 else ''} of {maps.shape[0]}×{maps.shape[1]}, {scale_text}{page_text}; click a tile")
+                   f"{info.name}: {n} channel{'s' if n != 1 else ''} of {maps.shape[0]}×{maps.shape[1]}, "
+                   f"{scale_text}{page_text}; click a tile",
+                   legend=legend, readout=readout)
 
 
-def activation_channel(ins, layer, image, channel):
-    """The selected channel of ``layer`` for ``image``, enlarged."""
+def activation_channel(ins, layer, image, channel, shared_scale=False):
+    """The selected channel of ``layer`` for ``image``, enlarged; coloured over its own
+    range, or over the whole layer's with ``shared_scale`` (as the grid is)."""
     acts = ins.activations(layer, image)[0]
+    signed = bool(np.min(acts) < 0)
+    bounds = (float(np.min(acts)), float(np.max(acts))) if shared_scale else None
+    note = "shared scale" if shared_scale else ""
     if acts.ndim == 1:
         c = check_index(channel, acts.shape[0], "unit")
-        cell = render.colorize(np.array([[acts[c]]]), "viridis", vmin=acts.min(), vmax=acts.max())
-        return Picture(render.upscale_nearest(cell, 48), [], f"unit {c}: {acts[c]:+.4f}")
+        legend = legends.choose(acts, "activation", signed=signed)
+        cell = render.upscale_nearest(legend.colorize(np.array([[acts[c]]])), 48)
+        return Picture(cell, [], f"unit {c}: {acts[c]:+.4f}", legend=legend, readout=[whole(cell, [[acts[c]]], f"unit {c}")])
     if acts.ndim == 2:
         c = check_index(channel, acts.shape[1], "channel")
-        line = render.colorize(acts[:, c][None, :], "viridis")
-        return Picture(render.upscale_nearest(line, 8), [], f"channel {c} along the sequence: min {acts[:, c].min():+.3f}, max {acts[:, c].max():+.3f}")
+        legend = legends.choose(acts[:, c], "activation", signed=signed, bounds=bounds, note=note)
+        line = render.upscale_nearest(legend.colorize(acts[:, c][None, :]), 8)
+        return Picture(line, [], f"channel {c} along the sequence: min {acts[:, c].min():+.3f}, max {acts[:, c].max():+.3f}",
+                       legend=legend, readout=[whole(line, acts[:, c], f"channel {c}")])
     maps = acts.reshape(acts.shape[:2] + (-1,)) if acts.ndim > 3 else acts
     c = check_index(channel, maps.shape[-1], "channel")
-    big = render.colorize(maps[..., c], "viridis")
-    return Picture(_enlarge(big, 224), [], f"channel {c}: min {maps[..., c].min():+.3f}, max {maps[..., c].max():+.3f}")
+    legend = legends.choose(maps[..., c], "activation", signed=signed, bounds=bounds, note=note)
+    big = _enlarge(legend.colorize(maps[..., c]), 224)
+    return Picture(big, [], f"channel {c}: min {maps[..., c].min():+.3f}, max {maps[..., c].max():+.3f}",
+                   legend=legend, readout=[whole(big, maps[..., c], f"channel {c}")])
 
 
 # ------------------------------------------------------------------- saliency
@@ -520,16 +618,33 @@ def top_classes(ins, image, k=5, class_names=None):
     return order.tolist(), out[order].tolist(), names, probabilities
 
 
-def saliency_view(heat, image, opacity=0.5, is_sequence=False, tokens=None):
-    """The attribution map over the image (or, for sequences, a strip plus highlighted tokens as HTML)."""
+def attribution_legend(heat, target=None, signed=None, magnitude=True):
+    """The legend of an attribution map: "attribution to class 3", and whether it
+    shows a sign (diverging, white = 0) or not (sequential): a magnitude, or with
+    ``magnitude=False`` a quantity that is non-negative by construction."""
+    what = "attribution" + (f" to class {target}" if target is not None else "")
+    legend = legends.choose(heat, what, signed=signed)
+    if legend.signed:
+        note = "signed: red for, blue against; white = 0"
+    else:
+        note = "magnitude |·|, no sign" if magnitude else "non-negative"
+    return dataclasses.replace(legend, note=note)
+
+
+def saliency_view(heat, image, opacity=0.5, is_sequence=False, tokens=None, legend=None):
+    """The attribution map over the image (or, for sequences, a strip plus highlighted
+    tokens as HTML), coloured through ``legend`` (default: :func:`attribution_legend`)."""
     heat = np.asarray(heat, np.float32)
+    legend = legend or attribution_legend(heat)
     if is_sequence:
-        strip = render.colorize(heat[None, :], "magma")
+        strip = render.upscale_nearest(legend.colorize(heat[None, :]), 12)
         html_text = token_html(heat, tokens)
-        return {"overlay": Picture(render.upscale_nearest(strip, 12), [], "attribution per token"), "html": html_text}
-    picture = render.overlay(image, heat, alpha=opacity, cmap="jet")
+        return {"overlay": Picture(strip, [], "attribution per token", legend=legend, readout=[whole(strip, heat)]),
+                "html": html_text}
+    picture = render.overlay(image, heat, alpha=opacity, legend=legend)
     size = max(picture.shape[:2])
-    return {"overlay": Picture(_enlarge(picture, min(max(size, 224), 448)), [], ""), "heat": heat}
+    picture = _enlarge(picture, min(max(size, 224), 448))
+    return {"overlay": Picture(picture, [], "", legend=legend, readout=[whole(picture, heat)]), "heat": heat}
 
 
 def token_html(scores, tokens=None):
@@ -593,7 +708,7 @@ def top_images_view(result, reconstructions):
         elif len(box) == 2:
             r = r[int(box[0]):int(box[1])]
         field = r if r.ndim == 2 else (r[..., 0] if r.shape[-1] == 1 else r)
-        unit = render.to_unit(field, symmetric=True)
+        unit = render.to_unit(field, symmetric=True)  # each tile at its own ±max|r|
         tile = np.round(unit * 255).astype(np.uint8)
         recon_tiles.append(_enlarge(_as_rgb(tile), 56))
     recons = render.mosaic(_pad_to(recon_tiles), cols=3, pad=2)
@@ -603,7 +718,9 @@ def top_images_view(result, reconstructions):
         "patches": Picture(patches.image, _tile_regions(patch_boxes, titles),
                            "receptive-field patches of the strongest position (on grey)"),
         "reconstructions": Picture(recons.image, _tile_regions(recons.boxes, titles),
-                                   "deconvnet reconstructions of the same patches (grey = 0)"),
+                                   "deconvnet reconstructions of the same patches (grey = 0)",
+                                   legend=Legend("reconstruction (deconvnet)", -1.0, 1.0, "gray", True,
+                                                 "per-tile scale; mid-grey = 0", relative=True)),
     }
 
 

@@ -45,3 +45,20 @@ def pytest_make_collect_report(collector):
         reason = _skip_reason(report)
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true, which does not allow skips: {reason}"
+
+
+@pytest.fixture(scope="module")
+def net():
+    """The small conv net of the attribution tests and its linear-head copy (same weights)."""
+    from attribution_models import conv_net, linear_copy
+
+    model = conv_net()
+    return model, linear_copy(model, conv_net)
+
+
+@pytest.fixture(scope="module")
+def x5():
+    """Five random 12x12x3 images for the attribution tests."""
+    from attribution_models import images
+
+    return images(5)

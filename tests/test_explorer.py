@@ -138,7 +138,10 @@ def test_method_options_follow_the_method(explorer):
     controls = explorer.method_options["smoothgrad"]
     assert {"samples", "noise"} <= set(controls) and {controls["samples"], controls["noise"]} <= set(shown)
     explorer.method.value = "gradient"
-    assert explorer.options_box.children == ()
+    assert explorer.options_box.children == (explorer.sign,)  # gradient has no options, only a sign
+    explorer.method.value = "gradcam"
+    assert explorer.sign not in explorer.options_box.children
+    explorer.method.value = "gradient"
 
 
 def test_architecture_row_selects_layer(explorer):

@@ -164,3 +164,33 @@ def test_public_name_and_errors(small_net):
         reconstruct(model, "c2", 0, image, position=(1,))
     with pytest.raises(ValueError):
         reconstruct(model, "c2", 0, np.stack([image, image]))
+
+
+def _capped_relu_net():
+    """conv -> relu6 -> conv -> LeakyReLU -> conv -> ReLU(max_value=2) -> GAP -> Dense (logits)."""
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((10, 10, 2))
+    x = keras.layers.Conv2D(4, 3, activation="relu6", name="c1")(inputs)
+    x = keras.layers.Conv2D(4, 3, name="c2")(x)
+    x = keras.layers.LeakyReLU(negative_slope=0.2)(x)
+    x = keras.layers.Conv2D(3, 3, name="c3")(x)
+    x = keras.layers.ReLU(max_value=2.0)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(3, name="logits")(x)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize("method, attribution", [("guided", "guided_backprop"), ("deconvnet", "deconvnet")])
+def test_reconstruction_of_a_logit_equals_the_attribution_method_on_capped_and_leaky_relus(method, attribution):
+    """Both views use the one set of backward rules: projecting logit ``c`` back with
+    ``method`` gives the same gradient as the attribution method for class ``c``,
+    on a model with relu6, LeakyReLU and a capped ReLU layer."""
+    model = _capped_relu_net()
+    image = np.random.default_rng(0).normal(size=(10, 10, 2)).astype("float32")
+    for target in range(3):
+        projected = reconstruct(model, "logits", target, image, method=method)
+        expected = np.abs(projected).max(axis=-1)
+        got = nbinterp.attribute(model, image[None], target=target, method=attribution)[0]
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+        plain = reconstruct(model, "logits", target, image, method="gradient")
+        assert not np.allclose(projected, plain)  # the rules did act on this model

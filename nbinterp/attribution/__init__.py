@@ -127,6 +127,10 @@ def attribute(model, images, target=None, method="gradient", layer=None, progres
     ``preview``: called with partial maps (the shape of the result) while a long
     method runs; occlusion hands a complete coarse map first, then refines it.
     ``model`` may also be an Inspector or a path to a model file.
+    ``reduce``: ``"max_abs"``, ``"sum"`` (signed) or ``"none"`` (keep the
+    channel axis) instead of the method's own reduction over channels;
+    ``upsample=False`` (CAM, Grad-CAM, Grad-CAM++) keeps the feature map's
+    resolution. Each method's ``sign`` says what its default map shows.
 
     Returns float32 maps ``(N, H, W)`` for image models, ``(N, T)`` for
     sequence and text models.

@@ -43,7 +43,11 @@ from ..errors import (
     NotSupportedError,
 )
 
-__all__ = ["Attribution", "ModelInfo", "Run", "model_info", "trace_count"]
+__all__ = ["REDUCTIONS", "Attribution", "ModelInfo", "Run", "model_info", "trace_count"]
+
+#: what ``attribute(..., reduce=)`` accepts: None (the method's own reduction),
+#: "max_abs" (max |.| over channels), "sum" (signed sum over channels), "none" (keep them)
+REDUCTIONS = (None, "max_abs", "sum", "none")
 
 # assumed size of an axis declared None, when sizing the default batch
 _UNKNOWN_AXIS = 64
@@ -175,14 +179,17 @@ class ModelInfo:
         ``how``: ``"magnitude"`` for signed gradients (max |.| over image or
         sequence channels; L2 norm over an embedding), ``"positive"`` for
         non-negative quantities such as variances (max over channels; sum
-        over an embedding), ``"sum"`` for contributions such as x * grad.
+        over an embedding), ``"sum"`` for contributions such as x * grad,
+        ``"max_abs"`` for max |.| over any channel axis, embeddings included.
         """
         values = np.asarray(values, np.float32)
         if not self.has_channels:
-            return np.abs(values) if how == "magnitude" else values
+            return np.abs(values) if how in ("magnitude", "max_abs") else values
         axis = self.channel_axis
         if how == "sum":
             return values.sum(axis=axis)
+        if how == "max_abs":
+            return np.abs(values).max(axis=axis)
         if self.kind == "tokens":
             if how == "magnitude":
                 return np.sqrt(np.square(values).sum(axis=-1))
@@ -330,6 +337,12 @@ class Attribution:
       steps, occluded copies) run together; default sized from the model's
       activation memory, at most 64.
     * ``progress``/``cancel``: see :class:`Run`.
+    * ``reduce``: how channels become one value per pixel: None (the method's
+      own way), ``"max_abs"``, ``"sum"`` (signed) or ``"none"`` (maps keep the
+      attribution space's channel axis: ``(N, H, W, C)``, or ``(N, T, E)`` over
+      an embedding); see :data:`REDUCTIONS`.
+    * ``upsample``: the CAM family only; False returns the maps at the
+      feature map's resolution.
 
     Returns float32 maps ``(N, H, W)`` for image models and ``(N, T)`` for
     sequence and text models (``(N, D)`` for vector inputs).
@@ -349,6 +362,17 @@ class Attribution:
     follows_selected_layer: bool = False
     #: the engine kinds this method runs (for :func:`trace_count`)
     engines: tuple = ("gradient",)
+    #: what its default map shows: "magnitude" (|.|, a signed map is had with
+    #: ``reduce="sum"``), "signed" (the map keeps its sign) or None (no sign:
+    #: non-negative by construction, e.g. variances, rectified CAMs)
+    sign: str | None = "magnitude"
+    #: whether the method reduces channels of the attribution space (through
+    #: :meth:`reduce`); methods whose maps are per position (CAMs, occlusion)
+    #: take ``reduce="max_abs"`` as |map| and cannot keep channels
+    channel_reduction: bool = True
+    #: whether the method computes at a feature map and upsamples (``upsample=False``
+    #: keeps the feature map's resolution)
+    upsamples: bool = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -363,6 +387,7 @@ class Attribution:
         self.info = model_info(self.plan, self.input, self.output)
         self.engines_ = engines_for(model)
         self._xs = None
+        self._reduction, self.upsample = None, True  # set for the length of an attribute() call
         if layer is not None and not self.uses_layer:
             raise MethodNotApplicableError(f"{self.label} does not take a layer (got layer={layer!r})")
         if preprocess is not None and not callable(preprocess):
@@ -393,24 +418,58 @@ class Attribution:
         raise NotImplementedError
 
     # ------------------------------------------------------------- public API
-    def attribute(self, images, target=None, progress=None, cancel=None, preview=None, **options):
+    def attribute(self, images, target=None, progress=None, cancel=None, reduce=None, upsample=True,
+                  preview=None, **options):
         """Attribution maps for ``images``; see the class docstring. ``preview``: called
         with partial maps while a long method (occlusion) runs, coarse first."""
+        self._check_shape_options(reduce, upsample)
         run = Run(self.label or self.name, progress, cancel, preview)
         opts = resolve(self.option_table, options, self.name)
         xs = as_inputs(images, self.info.model_spec, self.preprocess)
         x = xs[self.input]
-        run.finish = lambda maps: self._finish(maps, x.shape)
+        absolute = reduce == "max_abs" and not self.channel_reduction
+        run.finish = lambda maps: self._finish(np.abs(maps) if absolute else maps, None)  # previews
         opts = self._check(opts, x)
         targets = self._resolve_targets(target, len(x))
-        self._xs = xs
+        self._xs, self._reduction, self.upsample = xs, reduce, bool(upsample)
         try:
             maps, used = self._explain(x, targets, opts, run)
         finally:
-            self._xs = None  # the call's inputs are not kept alive with the method object
+            self._xs, self._reduction, self.upsample = None, None, True  # nothing of the call is kept
         run.report(1.0)
         self.last_targets = np.asarray(used).astype(np.int64)
-        return self._finish(maps, x.shape)
+        if reduce == "max_abs" and not self.channel_reduction:
+            maps = np.abs(maps)
+        if not upsample:
+            expected = None
+        elif reduce == "none" and self.info.has_channels:
+            expected = self.info.space_shape(x.shape)
+        else:
+            expected = self.info.map_shape(x.shape)
+        return self._finish(maps, expected)
+
+    def _check_shape_options(self, reduce, upsample):
+        if not (reduce is None or isinstance(reduce, str)) or reduce not in REDUCTIONS:
+            raise InvalidInputError(
+                f"reduce must be one of {', '.join(repr(r) for r in REDUCTIONS)}, got {reduce!r}")
+        if reduce == "none" and not self.channel_reduction:
+            raise MethodNotApplicableError(
+                f"{self.label} maps are computed per position, without a channel axis to keep; "
+                "reduce='none' is for gradient methods")
+        if not isinstance(upsample, (bool, np.bool_)):
+            raise InvalidInputError(f"upsample must be True or False, got {upsample!r}")
+        if not upsample and not self.upsamples:
+            raise MethodNotApplicableError(
+                f"{self.label} maps are at input resolution already; upsample=False is for the CAM "
+                "family (cam, gradcam, gradcam_plus_plus)")
+
+    def reduce(self, values, how):
+        """Attribution-space values -> maps: the method's own reduction ``how`` (see
+        :meth:`ModelInfo.reduce`) unless the call asked for another with ``reduce=``."""
+        chosen = getattr(self, "_reduction", None)
+        if chosen == "none":
+            return np.asarray(values, np.float32)
+        return self.info.reduce(values, how if chosen is None else chosen)
 
     __call__ = attribute
 
@@ -470,13 +529,12 @@ class Attribution:
 
     def gradient_pass(self, x, targets, run, how, rule="gradient", times_input=False):
         """One forward+backward per input: the target logit's gradient, reduced per pixel/token."""
-        info = self.info
 
         def explain(rows, tc):
             zc = self.embed(rows)
             grads, _, tc = self.gradients_at(rows, zc, tc, rule)
             values = np.asarray(zc, np.float32) * grads if times_input else grads
-            return info.reduce(values, how), tc
+            return self.reduce(values, how), tc
 
         return self.single_pass(x, targets, run, explain)
 
@@ -530,10 +588,9 @@ class Attribution:
             out[i] = index
         return out
 
-    def _finish(self, maps, x_shape):
-        expected = self.info.map_shape(x_shape)
+    def _finish(self, maps, expected):
         maps = np.asarray(maps, dtype=np.float32)
-        if maps.shape != expected:  # pragma: no cover - a method bug, not a user error
+        if expected is not None and maps.shape != expected:  # pragma: no cover - a method bug, not a user error
             raise AssertionError(f"{self.name} produced maps of shape {maps.shape}, expected {expected}")
         if not np.isfinite(maps).all():
             import warnings

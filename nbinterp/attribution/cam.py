@@ -2,7 +2,9 @@
 
 All three weight the channels of a convolutional feature map ``A`` (shape
 ``(h, w, K)``, or ``(t, K)`` for sequence models) and upsample the weighted
-sum to the input size with bilinear (linear, for sequences) interpolation.
+sum to the input size with bilinear (linear, for sequences) interpolation;
+``attribute(..., upsample=False)`` returns the weighted sum at the feature
+map's own resolution, ``(N, h, w)`` or ``(N, t)``.
 CAM needs only a forward pass (the model's shared forward engine); Grad-CAM
 and Grad-CAM++ share one feature-gradient engine per layer.
 """
@@ -138,6 +140,9 @@ class CAM(Attribution):
     name = "cam"
     label = "CAM"
     engines = ("feature_gradient",)
+    sign = "signed"
+    channel_reduction = False
+    upsamples = True
 
     def _setup(self):
         if self.info.kind == "vector":
@@ -163,7 +168,7 @@ class CAM(Attribution):
             else:
                 weights = class_weights[tc].reshape((len(tc),) + (1,) * (features.ndim - 2) + (-1,))
                 cam = (features * weights).sum(axis=-1)
-            return upsample(info, cam, x.shape), tc
+            return (upsample(info, cam, x.shape) if self.upsample else cam), tc
 
         return self.single_pass(x, targets, run, explain)
 
@@ -188,6 +193,9 @@ class GradCAM(Attribution):
     uses_layer = True
     follows_selected_layer = True
     engines = ("feature_gradient",)
+    sign = None  # rectified: positive evidence only
+    channel_reduction = False
+    upsamples = True
 
     def _setup(self):
         info = self.info
@@ -222,7 +230,7 @@ class GradCAM(Attribution):
             weights = weigh(features, grads, spatial)  # (B, K)
             weights = weights.reshape((len(tc),) + (1,) * len(spatial) + (-1,))
             cam = np.maximum((features * weights).sum(axis=-1), 0.0)
-            return upsample(info, cam, x.shape), tc
+            return (upsample(info, cam, x.shape) if self.upsample else cam), tc
 
         return self.single_pass(x, targets, run, explain)
 

@@ -39,6 +39,7 @@ class GradientXInput(Attribution):
 
     name = "gradient_x_input"
     label = "Gradient × input"
+    sign = "signed"
 
     def _explain(self, x, targets, options, run):
         return self.gradient_pass(x, targets, run, "sum", times_input=True)
@@ -77,4 +78,4 @@ class InteriorGradients(Attribution):
             sum_rows(acc, image, grads)
 
         targets = self.perturbed_gradients(x, targets, run, count, perturb, accumulate)
-        return self.info.reduce(acc / count, "magnitude"), targets
+        return self.reduce(acc / count, "magnitude"), targets

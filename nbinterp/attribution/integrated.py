@@ -37,6 +37,7 @@ class IntegratedGradients(Attribution):
 
     name = "integrated_gradients"
     label = "Integrated gradients"
+    sign = "signed"
     option_table = (
         ArrayOption("baseline", 0.0, "baseline", "the input the path starts from (model input space)"),
         IntOption("steps", 50, "integration steps", "points of the Riemann sum along the path",
@@ -68,4 +69,4 @@ class IntegratedGradients(Attribution):
 
         targets = self.perturbed_gradients(x, targets, run, steps, perturb, accumulate)
         delta = np.asarray(self.embed(np.arange(len(x))), np.float32) - baseline.astype(np.float32)
-        return self.info.reduce(delta * acc / np.float32(steps), "sum"), targets
+        return self.reduce(delta * acc / np.float32(steps), "sum"), targets

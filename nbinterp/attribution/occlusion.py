@@ -53,6 +53,8 @@ class Occlusion(Attribution):
 
     name = "occlusion"
     label = "Occlusion"
+    sign = "signed"
+    channel_reduction = False
     engines = ("forward",)
     option_table = (
         SizeOption("patch", None, "patch size", "side of the occluding square (None: a quarter of the input, at most 16)"),

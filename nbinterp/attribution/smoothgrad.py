@@ -34,7 +34,7 @@ class _NoisyGradients(Attribution):
     _squares = False
 
     @staticmethod
-    def _combine(info, mean, mean_square):
+    def _combine(reducer, mean, mean_square):
         raise NotImplementedError
 
     def _explain(self, x, targets, options, run):
@@ -57,7 +57,7 @@ class _NoisyGradients(Attribution):
 
         targets = self.perturbed_gradients(x, targets, run, samples, perturb, accumulate)
         mean_sq = total_sq / samples if total_sq is not None else None
-        return self._combine(self.info, total / samples, mean_sq), targets
+        return self._combine(self, total / samples, mean_sq), targets
 
 
 class SmoothGrad(_NoisyGradients):
@@ -78,8 +78,8 @@ class SmoothGrad(_NoisyGradients):
     label = "SmoothGrad"
 
     @staticmethod
-    def _combine(info, mean, mean_square):
-        return info.reduce(mean, "magnitude")
+    def _combine(reducer, mean, mean_square):
+        return reducer.reduce(mean, "magnitude")
 
 
 class VarGrad(_NoisyGradients):
@@ -95,11 +95,12 @@ class VarGrad(_NoisyGradients):
 
     name = "vargrad"
     label = "VarGrad"
+    sign = None  # a variance
     _squares = True
 
     @staticmethod
-    def _combine(info, mean, mean_square):
-        return info.reduce(np.maximum(mean_square - np.square(mean), 0.0), "positive")
+    def _combine(reducer, mean, mean_square):
+        return reducer.reduce(np.maximum(mean_square - np.square(mean), 0.0), "positive")
 
 
 class SquareGrad(_NoisyGradients):
@@ -115,8 +116,9 @@ class SquareGrad(_NoisyGradients):
 
     name = "squaregrad"
     label = "SquareGrad"
+    sign = None  # a mean square
     _squares = True
 
     @staticmethod
-    def _combine(info, mean, mean_square):
-        return info.reduce(mean_square, "positive")
+    def _combine(reducer, mean, mean_square):
+        return reducer.reduce(mean_square, "positive")

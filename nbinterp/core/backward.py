@@ -63,21 +63,23 @@ def _forward_of(step):
     return op.activation
 
 
+def _local_backward(forward, plain, x, dy):
+    """``dy * f'(x)``: the activation's own backward pass (a mask for a plain ReLU)."""
+    if plain:
+        return dy * tf.cast(x > 0, dy.dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        again = forward(x)
+    return tape.gradient(again, x, output_gradients=dy)
+
+
 def _guided(forward, plain):
     @tf.custom_gradient
     def activation(x):
-        y = forward(x)
-
         def grad(dy):
-            positive = tf.nn.relu(dy)
-            if plain:
-                return positive * tf.cast(x > 0, dy.dtype)
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                again = forward(x)
-            return tape.gradient(again, x, output_gradients=positive)
+            return _local_backward(forward, plain, x, tf.nn.relu(dy))
 
-        return y, grad
+        return forward(x), grad
 
     return activation
 
@@ -124,15 +126,8 @@ def _switchable(forward, plain, rule):
 
     @tf.custom_gradient
     def activation(x):
-        y = forward(x)
-
         def local(dy):
-            if plain:
-                return dy * tf.cast(x > 0, dy.dtype)
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                again = forward(x)
-            return tape.gradient(again, x, output_gradients=dy)
+            return _local_backward(forward, plain, x, dy)
 
         def grad(dy):
             return tf.switch_case(
@@ -140,7 +135,7 @@ def _switchable(forward, plain, rule):
                 [lambda: local(dy), lambda: local(tf.nn.relu(dy)), lambda: tf.nn.relu(dy), lambda: dy],
             )
 
-        return y, grad
+        return forward(x), grad
 
     return activation
 

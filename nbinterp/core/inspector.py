@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -32,6 +34,10 @@ from .graph import GraphPlan, Group, activation_name, entry_shape, has_activatio
 from .inputs import as_inputs, digest, to_numpy
 from .model_spec import model_spec
 from .models import resolve_model
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..types import Images, LayerRef, ModelLike, Preprocess
+    from .summary import Summary
 
 _CONV_TYPES = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 _SEPARABLE = tuple(t for t in (getattr(keras.layers, n, None) for n in ("SeparableConv1D", "SeparableConv2D")) if t)
@@ -111,7 +117,13 @@ class Inspector:
     the model. ``cache_bytes`` bounds the activation cache (LRU).
     """
 
-    def __init__(self, model, preprocess=None, cache_bytes=512 * 2**20, custom_objects=None):
+    def __init__(
+        self,
+        model: ModelLike,
+        preprocess: Preprocess | None = None,
+        cache_bytes: int = 512 * 2**20,
+        custom_objects: dict | None = None,
+    ) -> None:
         model = resolve_model(model, custom_objects)
         if preprocess is not None and not callable(preprocess):
             raise InvalidInputError(f"preprocess must be a function that takes a batch of images, got {preprocess!r}")
@@ -142,7 +154,7 @@ class Inspector:
             self._layers = [self._describe(entry) for entry in self.plan.entries]
         return list(self._layers)
 
-    def layer(self, name) -> LayerInfo:
+    def layer(self, name: LayerRef) -> LayerInfo:
         """The LayerInfo of a path (a bare name works when it is unique)."""
         entry = self.plan.resolve(name)
         for info in self.layers:
@@ -151,7 +163,7 @@ class Inspector:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @property
-    def layer_names(self):
+    def layer_names(self) -> list[str]:
         return [info.name for info in self.layers]
 
     def _describe(self, entry):
@@ -193,7 +205,7 @@ class Inspector:
             depth=depth,
         )
 
-    def summary(self):
+    def summary(self) -> Summary:
         """The architecture table: ``str()`` gives text, notebooks render it as HTML."""
         from .summary import Summary
 
@@ -206,7 +218,7 @@ class Inspector:
         return entry, entry.op
 
     # ------------------------------------------------------------------ weights
-    def kernels(self, layer) -> np.ndarray:
+    def kernels(self, layer: LayerRef) -> np.ndarray:
         """The layer's kernel in Keras layout: Conv2D (kh, kw, in, out), Conv1D (k, in, out),
         Dense (in, out), DepthwiseConv2D (kh, kw, in, multiplier)."""
         entry, op = self._layer_object(layer)
@@ -215,7 +227,7 @@ class Inspector:
             raise NoKernelError(f"layer {entry.path!r} ({type(op).__name__}) has no kernel")
         return np.array(keras.ops.convert_to_numpy(kernel))
 
-    def kernel_shape(self, layer) -> tuple:
+    def kernel_shape(self, layer: LayerRef) -> tuple[int, ...]:
         """The shape of :meth:`kernels` without copying the weights."""
         entry, op = self._layer_object(layer)
         kernel = _kernel_variable(op)
@@ -223,7 +235,7 @@ class Inspector:
             raise NoKernelError(f"layer {entry.path!r} ({type(op).__name__}) has no kernel")
         return tuple(int(d) for d in kernel.shape)
 
-    def bias(self, layer):
+    def bias(self, layer: LayerRef) -> np.ndarray | None:
         """The layer's bias vector, or None when it has none (``use_bias=False``)."""
         entry, op = self._layer_object(layer)
         if _kernel_variable(op) is None:
@@ -232,7 +244,7 @@ class Inspector:
         return None if bias is None else np.array(keras.ops.convert_to_numpy(bias))
 
     # ------------------------------------------------------------------ compute
-    def batch(self, images) -> np.ndarray:
+    def batch(self, images: Images) -> np.ndarray:
         """``images`` as the validated, preprocessed batch the model sees (single-input models;
         :meth:`batches` serves every model)."""
         batches = self.batches(images)
@@ -242,7 +254,7 @@ class Inspector:
             )
         return batches[0]
 
-    def batches(self, inputs) -> list:
+    def batches(self, inputs: Images) -> list[np.ndarray]:
         """Every model input as a validated, preprocessed batch, one array per input in the
         model's order (see :func:`nbinterp.core.inputs.as_inputs` for what ``inputs`` may be)."""
         return as_inputs(inputs, self.spec, self.preprocess)
@@ -284,7 +296,7 @@ class Inspector:
                 found[key] = value
         return [found[k] for k in keys]
 
-    def warm_layers(self, images, layers=None) -> int:
+    def warm_layers(self, images: Images, layers: Sequence[LayerRef] | None = None) -> int:
         """Compute the outputs of every layer (or of ``layers``) for ``images`` in one
         compiled pass and keep them in the cache, so that a first look at any layer is a
         cache read. Pre-activations of layers with a fused activation come in the same
@@ -325,7 +337,7 @@ class Inspector:
     def _output_key(self, entry):
         return self.plan.output_key(entry.path)
 
-    def activations(self, layer, images) -> np.ndarray:
+    def activations(self, layer: LayerRef, images: Images) -> np.ndarray:
         """Output of ``layer`` for ``images`` (one image or a batch): ``(N, *output_shape[1:])``.
 
         For layers with a kernel the same forward pass also caches the layer's
@@ -335,28 +347,30 @@ class Inspector:
         extra = entry.in_keys if op is not None and _kernel_variable(op) is not None and len(entry.in_keys) == 1 else ()
         return self._values([self.plan.output_key(entry.path)], images, extra)[0]
 
-    def pre_activations(self, layer, images) -> np.ndarray:
+    def pre_activations(self, layer: LayerRef, images: Images) -> np.ndarray:
         """Output of ``layer`` before its activation function (e.g. before ReLU)."""
         entry, op = self._layer_object(layer)
         if activation_name(op) is None or not callable(getattr(op, "activation", None)):
             return self.activations(entry.path, images)
         return self._values([GraphPlan.pre_activation_key(entry)], images)[0]
 
-    def layer_input(self, layer, images) -> np.ndarray:
+    def layer_input(self, layer: LayerRef, images: Images) -> np.ndarray:
         """What ``layer`` receives as input for ``images``."""
         entry = self.plan.resolve(layer)
         return self._values([self.plan.input_key(entry.path)], images)[0]
 
-    def predict(self, images) -> np.ndarray:
+    def predict(self, images: Images) -> np.ndarray:
         """The model's output for ``images``."""
         return self._values(self.engines.head_keys(), images)[0]
 
-    def logits(self, images) -> np.ndarray:
+    def logits(self, images: Images) -> np.ndarray:
         """The model's output before a final softmax/sigmoid (the output itself otherwise)."""
         return self._values(self.engines.head_keys(), images)[-1]
 
     # ------------------------------------------------------------------ kernel responses
-    def kernel_response(self, layer, kernel, image, input_channel=None) -> np.ndarray:
+    def kernel_response(
+        self, layer: LayerRef, kernel: int, image: Images, input_channel: int | None = None
+    ) -> np.ndarray:
         """The layer's own input for ``image`` convolved with kernel number ``kernel`` alone.
 
         Uses the layer's strides, padding, dilation and groups, adds the bias,
@@ -468,7 +482,7 @@ class Inspector:
             dilations=tuple(op.dilation_rate),
         )
 
-    def depthwise_stage(self, layer, image) -> np.ndarray:
+    def depthwise_stage(self, layer: LayerRef, image: Images) -> np.ndarray:
         """The depthwise stage of a SeparableConv layer for one image: ``(..., in * multiplier)``
         maps, map ``c * multiplier + m`` being input channel ``c`` convolved with its filter
         ``m``. The layer's output is these maps mixed by :meth:`pointwise_kernels`, plus the bias."""
@@ -482,7 +496,7 @@ class Inspector:
                                       tf.convert_to_tensor(op.depthwise_kernel), len(op.kernel_size))
         return np.asarray(stage)[0]
 
-    def pointwise_kernels(self, layer) -> np.ndarray:
+    def pointwise_kernels(self, layer: LayerRef) -> np.ndarray:
         """The pointwise (1x1) weights of a SeparableConv layer: ``(in * multiplier, out)``."""
         entry, op = self._layer_object(layer)
         if not isinstance(op, _SEPARABLE):

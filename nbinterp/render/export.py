@@ -2,8 +2,10 @@
 matplotlib Figure. numpy, Pillow and matplotlib only (no TensorFlow, no widgets).
 
 A view hands over :class:`ExportPicture` objects: the uint8 image, its caption
-and a ``legend`` dict (``cmap``, ``vmin``, ``vmax``, ``what``) describing the
-colour scale, which :func:`figure` draws as a colour bar.
+and a ``legend`` dict (a :class:`~nbinterp.render.legend.Legend` as a dict:
+``what``, ``cmap``, ``vmin``, ``vmax``, ``signed``, ``note``) describing the
+colour scale: :func:`compose` draws it as the same legend picture the Explorer
+shows under the map, :func:`figure` as a labelled colour bar.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import NbinterpError
 from .images import resize, to_png
+from .legend import _ticks, from_dict, legend_image
 
 __all__ = ["EmptyExportError", "ExportPicture", "compose", "compose_png", "figure"]
 
@@ -110,10 +113,17 @@ def compose(pictures, title: str = "", what: str = "this view") -> np.ndarray:
         rgb = _rgb(p.image)
         if rgb.shape[0] != height:
             rgb = resize(rgb, (height, max(1, round(rgb.shape[1] * height / rgb.shape[0]))), smooth=False)
-        width = max(rgb.shape[1], MIN_CAPTION_WIDTH_PX if p.caption else 1)
+        legend = from_dict(p.legend)
+        key = legend_image(legend) if legend is not None else None
+        width = max(rgb.shape[1], MIN_CAPTION_WIDTH_PX if p.caption else 1, key.shape[1] if key is not None else 1)
         column = np.full((height, width, 3), 255, np.uint8)
         column[:, : rgb.shape[1]] = rgb
-        columns.append(np.concatenate([column, _caption_block(p.caption, width)], axis=0))
+        parts = [column]
+        if key is not None:
+            block = np.full((key.shape[0], width, 3), 255, np.uint8)
+            block[:, : key.shape[1]] = key
+            parts.append(block)
+        columns.append(np.concatenate(parts + [_caption_block(p.caption, width)], axis=0))
     rows = max(c.shape[0] for c in columns)
     parts = []
     for column in columns:
@@ -147,12 +157,17 @@ def figure(pictures, title: str = "", what: str = "this view"):
                   vmin=0, vmax=255, interpolation="nearest")
         ax.set_title(p.caption, fontsize=8, wrap=True)
         ax.axis("off")
-        legend = p.legend or {}
-        if legend.get("cmap") and legend.get("vmin") is not None and legend.get("vmax") is not None:
-            scale = ScalarMappable(Normalize(float(legend["vmin"]), float(legend["vmax"])), colormaps[legend["cmap"]])
+        legend = from_dict(p.legend)
+        if legend is not None:
+            low, high = (legend.vmin, legend.vmax) if legend.vmax > legend.vmin else (legend.vmin - 0.5, legend.vmin + 0.5)
+            scale = ScalarMappable(Normalize(low, high), colormaps[legend.cmap])
             bar = fig.colorbar(scale, ax=ax, orientation="horizontal", fraction=0.05, pad=0.04)
-            if legend.get("what"):
-                bar.set_label(str(legend["what"]), fontsize=8)
+            bar.set_label(legend.what + (f" ({legend.note})" if legend.note else ""), fontsize=8)
+            if legend.relative:
+                bar.set_ticks([low, high], labels=[t for _, t in _ticks(legend)[:: 2 if legend.signed else 1]])
+            elif legend.signed:
+                bar.set_ticks([low, 0.0, high])
+            bar.ax.tick_params(labelsize=7)
     if title:
         fig.suptitle(title)
     return fig

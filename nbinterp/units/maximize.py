@@ -8,8 +8,9 @@ forms: ``c`` or ``("class", c)``, ``("channel", layer, c)``,
 ``("neuron", layer, c, position)``, ``("layer", layer)``.
 
 Layer objectives use the layer's output after its activation function, as the
-rest of nbinterp shows it; when that activation is a ReLU, its gradient is
-passed through unchanged where the unit is off (a straight-through ReLU), so
+rest of nbinterp shows it; when that activation is of the ReLU family, its gradient is
+passed through unchanged where the unit is off (the ``"straight_through"`` rule
+of :mod:`nbinterp.core.backward`), so
 that a unit silent on the start image can still be switched on. The
 objective values reported are the true activations. :func:`objective_function`
 gives the objective as the ascent computes it, as a function of a model input.
@@ -86,6 +87,7 @@ import numpy as np
 import tensorflow as tf
 
 from .. import display
+from ..core import backward
 from ..core.inputs import as_batch, to_numpy
 from ..core.options import FloatOption, IntOption, SeedOption
 from ..errors import InputShapeError, InvalidInputError, NotSupportedError
@@ -377,11 +379,9 @@ def _reader(unit_model, x):
             if path is None:
                 (outputs[path],) = plan.run([x], [plan.logit_key()])
             else:
-
-                def override(step, name):
-                    # so that a unit that is silent at the start can still be switched on
-                    return _relu_passing_gradient if step.path == path and name == "relu" else None
-
+                # straight-through on the objective's own layer, so that a unit that is
+                # silent at the start can still be switched on
+                override = backward.override("straight_through", only_paths=[path])
                 (outputs[path],) = plan.run([x], [plan.output_key(path)], activation_override=override)
         return outputs[path]
 
@@ -406,16 +406,6 @@ def objective_function(model, objective) -> Callable[[tf.Tensor], tf.Tensor]:
     value = _value_function(unit_model, resolved)
     index = tf.constant(resolved.index, tf.int32)
     return lambda x: value(tf.convert_to_tensor(x, tf.float32), index)
-
-
-@tf.custom_gradient
-def _relu_passing_gradient(x):
-    """ReLU forward; identity backward."""
-
-    def grad(dy):
-        return dy
-
-    return tf.nn.relu(x), grad
 
 
 def _step_function(unit_model, resolved, param: Parameterization, traces: _TraceCounts):

@@ -17,9 +17,11 @@ computed through the same graph with a different backward rule for ReLU:
   the signal itself is positive.
 * ``"gradient"``: the plain gradient (the ReLU's own derivative).
 
-Only ReLU is overridden (a Conv2D/Dense ``activation="relu"``, an
-``Activation("relu")`` or a plain ``ReLU()`` layer); other activation functions
-keep their own derivative. The override uses the graph plan's
+The rules are those of :mod:`nbinterp.core.backward`, the same ones guided
+backprop and deconvnet use in attribution: every ReLU-family activation
+(``relu``, ``relu6``, ``leaky_relu``, fused or standing alone, ``ReLU`` layers
+with a cap, slope or threshold, ``LeakyReLU``) is overridden; other activation
+functions keep their own derivative. The override uses the graph plan's
 ``activation_override`` hook during a trace, so the user's model is never
 modified. The result is with respect to the model's input, i.e. after any
 ``preprocess`` given here; a Rescaling layer inside the model is part of the
@@ -28,62 +30,27 @@ graph and is differentiated through.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 import tensorflow as tf
 
 from ..errors import InputShapeError, InvalidInputError, check_index
-from ..core.graph import ACTIVATION_LAYERS
+from ..core import backward
 from ..core.inputs import to_numpy, as_batch
 from ._common import UnitModel, cached_function, channel_unit, output_grid
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..types import Images, LayerRef, ModelLike, Preprocess
 
 __all__ = ["reconstruct", "strongest_position", "METHODS"]
 
 METHODS = ("deconvnet", "guided", "gradient")
 
 
-@tf.custom_gradient
-def deconvnet_relu(x):
-    """ReLU forward; backward is ReLU of the incoming signal (the forward mask is ignored)."""
-
-    def grad(dy):
-        return tf.nn.relu(dy)
-
-    return tf.nn.relu(x), grad
-
-
-@tf.custom_gradient
-def guided_relu(x):
-    """ReLU forward; backward passes positive signal where the forward input was positive."""
-
-    def grad(dy):
-        return tf.nn.relu(dy) * tf.cast(x > 0, dy.dtype)
-
-    return tf.nn.relu(x), grad
-
-
-_RULES = {"deconvnet": deconvnet_relu, "guided": guided_relu, "gradient": None}
-
-
-def _plain_relu(op):
-    """False for ReLU layers with a cap, a slope or a threshold (ReLU6, leaky)."""
-    if isinstance(op, ACTIVATION_LAYERS) and hasattr(op, "max_value"):
-        return (
-            op.max_value is None
-            and not float(getattr(op, "negative_slope", 0.0) or 0.0)
-            and not float(getattr(op, "threshold", 0.0) or 0.0)
-        )
-    return True
-
-
 def _override_for(method):
-    rule = _RULES[method]
-    if rule is None:
-        return None
-
-    def override(step, name):
-        return rule if name == "relu" and _plain_relu(step.op) else None
-
-    return override
+    return backward.override(method)
 
 
 def _one_image(unit_model, image, preprocess):
@@ -146,7 +113,15 @@ def _gradient_function(unit_model, entry, key, method, rank):
     return cached_function(unit_model.model, ("reconstruct", entry.path, method), build)
 
 
-def reconstruct(model, layer, channel, image, method="deconvnet", position=None, preprocess=None) -> np.ndarray:
+def reconstruct(
+    model: ModelLike,
+    layer: LayerRef,
+    channel: int,
+    image: Images,
+    method: str = "deconvnet",
+    position: Sequence[int] | None = None,
+    preprocess: Preprocess | None = None,
+) -> np.ndarray:
     """Project channel ``channel`` of ``layer`` at its strongest position (or ``position``) back to the input.
 
     ``method``: ``"deconvnet"``, ``"guided"`` or ``"gradient"`` (see the module
@@ -156,7 +131,7 @@ def reconstruct(model, layer, channel, image, method="deconvnet", position=None,
     (see :func:`strongest_position`). Returns a float32 array with the shape of
     ``image``, non-zero only inside the receptive field of that position.
     """
-    if method not in _RULES:
+    if method not in METHODS:
         raise InvalidInputError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     unit_model = UnitModel(model, preprocess)
     entry, key, shape, channel = channel_unit(unit_model, layer, channel)

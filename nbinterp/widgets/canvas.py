@@ -58,8 +58,20 @@ class ImageCanvas(anywidget.AnyWidget):
     * ``highlight`` - ``id`` of the region to outline, or None.
     * ``clicked`` - set by the browser on each click:
       ``{"x": px, "y": py, "id": region id or None, "n": click counter}``.
+    * ``legend_data``/``legend_shape``/``legend_text`` - the colour legend drawn
+      under the image (a uint8 RGB picture from
+      :func:`nbinterp.render.legend.legend_image`) and its one-line text.
+    * ``readout``/``readout_values`` - the per-pixel hover readout: patches
+      ``{"x", "y", "w", "h", "rows", "cols", "offset", "scale", "name"}`` (a
+      rectangle of image pixels showing a ``rows x cols`` array stored from
+      ``offset`` in ``readout_values``, row-major float16 little-endian, each
+      value divided by the patch's power-of-two ``scale`` so that float16 keeps
+      three significant digits at any magnitude; NaN = no value) and
+      ``"what"``, the quantity's name. Hovering shows "what at (x, y): value"
+      with ``(x, y)`` the column and row inside that array.
 
-    Use :meth:`set_image` rather than assigning ``data``/``shape`` by hand.
+    Use :meth:`set_image`, :meth:`set_legend` and :meth:`set_readout` rather
+    than assigning those traits by hand.
     """
 
     # the module's text, not its path: for a path anywidget connects every instance
@@ -74,6 +86,11 @@ class ImageCanvas(anywidget.AnyWidget):
     regions = traitlets.List([]).tag(sync=True)
     highlight = traitlets.Any(None).tag(sync=True)
     clicked = traitlets.Dict({}).tag(sync=True)
+    legend_data = traitlets.Bytes(b"").tag(sync=True)
+    legend_shape = traitlets.List([]).tag(sync=True)
+    legend_text = traitlets.Unicode("").tag(sync=True)
+    readout = traitlets.Dict({}).tag(sync=True)
+    readout_values = traitlets.Bytes(b"").tag(sync=True)
 
     def __init__(self, image=None, **kwargs):
         super().__init__(**kwargs)
@@ -92,6 +109,64 @@ class ImageCanvas(anywidget.AnyWidget):
             self.data = image.tobytes()
             self.shape = [int(s) for s in image.shape]
         return self
+
+    def set_legend(self, legend) -> "ImageCanvas":
+        """Draw ``legend`` (a :class:`~nbinterp.render.legend.Legend`, its dict, or
+        None for no legend) under the image."""
+        from ..render.legend import from_dict, legend_image
+
+        legend = from_dict(legend)
+        with self.hold_sync():
+            if legend is None:
+                self.legend_data, self.legend_shape, self.legend_text = b"", [], ""
+            else:
+                picture = np.ascontiguousarray(legend_image(legend))
+                self.legend_data = picture.tobytes()
+                self.legend_shape = [int(s) for s in picture.shape]
+                self.legend_text = legend.text
+        return self
+
+    @property
+    def legend_picture(self) -> np.ndarray | None:
+        """The legend drawn under the image as an (H, W, 3) uint8 array, or None."""
+        if not self.legend_shape:
+            return None
+        return np.frombuffer(self.legend_data, dtype=np.uint8).reshape([int(s) for s in self.legend_shape])
+
+    def set_readout(self, patches, what: str = "value") -> "ImageCanvas":
+        """Set the hover readout: ``patches`` as in :class:`nbinterp.views.Picture`
+        (``{"x", "y", "w", "h", "values", "name"}``, ``values`` 2-D); empty for none."""
+        meta, parts, offset = [], [], 0
+        for p in patches or ():
+            values = np.asarray(p["values"], np.float32)
+            if values.ndim == 1:
+                values = values[None, :]
+            if values.ndim != 2 or values.size == 0:
+                raise ValueError(f"readout values must be a non-empty 2-D array, got shape {values.shape}")
+            finite = np.abs(values[np.isfinite(values)])
+            top = float(finite.max()) if finite.size else 0.0
+            scale = float(2.0 ** np.ceil(np.log2(top))) if top > 0 else 1.0  # a power of 2: exact
+            meta.append({"x": int(p["x"]), "y": int(p["y"]), "w": int(p["w"]), "h": int(p["h"]),
+                         "rows": int(values.shape[0]), "cols": int(values.shape[1]), "offset": offset,
+                         "scale": scale, "name": str(p.get("name", ""))})
+            parts.append((values / scale).astype("<f2").reshape(-1))
+            offset += values.size
+        with self.hold_sync():
+            self.readout_values = np.concatenate(parts).tobytes() if parts else b""
+            self.readout = {"what": str(what), "patches": meta} if meta else {}
+        return self
+
+    def readout_at(self, x: int, y: int):
+        """``(name, column, row, value)`` the readout shows at image pixel (x, y), or None
+        (the same lookup as the browser's, for tests and scripts)."""
+        for p in reversed(self.readout.get("patches", [])):
+            if p["x"] <= x < p["x"] + p["w"] and p["y"] <= y < p["y"] + p["h"]:
+                col = min(p["cols"] - 1, (x - p["x"]) * p["cols"] // p["w"])
+                row = min(p["rows"] - 1, (y - p["y"]) * p["rows"] // p["h"])
+                values = np.frombuffer(self.readout_values, dtype="<f2")
+                value = float(values[p["offset"] + row * p["cols"] + col]) * p["scale"]
+                return (p["name"], col, row, None if np.isnan(value) else value)
+        return None
 
     @property
     def image(self) -> np.ndarray | None:

@@ -17,6 +17,7 @@ import atexit
 import dataclasses
 import logging
 import time
+import warnings
 import weakref
 from typing import Optional
 
@@ -71,6 +72,31 @@ def _maximize_table(input_shape):
     if spatial and max(spatial) < 96:
         changes.update(jitter=0, blur_every=0)
     return tuple(dataclasses.replace(o, default=changes[o.name]) if o.name in changes else o for o in MAXIMIZE_OPTIONS)
+
+
+#: the Sign control's choices and the ``reduce`` each asks of ``attribute``
+SIGN_REDUCTIONS = {"magnitude": "max_abs", "signed": "sum"}
+
+
+def _default_sign(method):
+    """What ``method``'s default map shows ("magnitude" or "signed"), or None when
+    it has no sign to choose (non-negative maps, the Maximize pseudo-method)."""
+    from .. import attribution
+
+    cls = attribution.METHODS.get(method)
+    return getattr(cls, "sign", None) if cls is not None else None
+
+
+def _class_names_warning(class_names, n):
+    """What is wrong with ``class_names`` for a model with ``n`` classes, or None."""
+    if class_names is None or not n:
+        return None
+    if len(class_names) < n:
+        return (f"class_names has {len(class_names)} names for {n} classes: "
+                f"classes {len(class_names)} to {n - 1} are shown by number")
+    if len(class_names) > n:
+        return f"class_names has {len(class_names)} names for {n} classes: the last {len(class_names) - n} are not used"
+    return None
 
 
 _LOG = logging.getLogger("nbinterp.explorer")
@@ -187,6 +213,9 @@ class Explorer(W.VBox):
         self._handlers: list[tuple[W.Widget, object, str]] = []
         self._warmed_image = None
         self._syncing = False
+        self._names_warning = _class_names_warning(self.class_names, views.class_count(self.inspector))
+        if self._names_warning:
+            warnings.warn(self._names_warning, UserWarning, stacklevel=2)
 
         self._build_controls()
         self.tab_objects = tuple(tab(self) for tab in TABS)
@@ -306,6 +335,10 @@ class Explorer(W.VBox):
                                              layout=W.Layout(width="150px"))
         # one fixed-height row for the method's options, so changing the method shifts nothing
         self.options_box = W.HBox([], layout=W.Layout(min_height="34px", flex_flow="row wrap"))
+        self.sign = W.Dropdown(description="Sign", options=[("magnitude |·|", "magnitude"), ("signed (+/−)", "signed")],
+                               value="magnitude", layout=W.Layout(width="220px"),
+                               tooltip="magnitude: how much each pixel matters; signed: red for the class, blue against")
+        self.sign.add_class("nbinterp-sign")
         self.upload = W.FileUpload(description="Upload", accept="image/*", multiple=False)
         self.invert = W.Checkbox(description="Invert", value=False, indent=False,
                                  tooltip="Invert the uploaded image (dark-on-light <-> light-on-dark)",
@@ -347,7 +380,7 @@ class Explorer(W.VBox):
 
     def _wire(self):
         for control in (self.layer, self.channel, self.image, self.input_channel, self.shared_scale,
-                        self.single_channel, self.opacity, self.target, self.method, self.page,
+                        self.single_channel, self.opacity, self.target, self.method, self.page, self.sign,
                         self.explain, self.position_row, self.position_col):
             self._observe(control, self._control_changed)
         self._observe(self.tabs, self._control_changed, "selected_index")
@@ -407,8 +440,13 @@ class Explorer(W.VBox):
         return (int(self.position_row.value), int(self.position_col.value))
 
     def method_option_values(self, method: str) -> dict:
-        """The values of ``method``'s option controls."""
-        return {name: control.value for name, control in self.method_options.get(method, {}).items()}
+        """The values of ``method``'s option controls (and ``reduce`` when the Sign
+        control asks for other than the method's default map)."""
+        values = {name: control.value for name, control in self.method_options.get(method, {}).items()}
+        default = _default_sign(method)
+        if default is not None and self.sign.value != default:
+            values["reduce"] = SIGN_REDUCTIONS[self.sign.value]
+        return values
 
     def method_label(self, method: str) -> str:
         return self._method_labels.get(method, method)
@@ -458,7 +496,15 @@ class Explorer(W.VBox):
         self._show_applicable_controls()
 
     def _show_method_options(self):
-        self.options_box.children = tuple(self.method_options.get(self.method.value, {}).values())
+        default = _default_sign(self.method.value)
+        if default is not None:  # each method starts from its own kind of map
+            self._syncing = True
+            try:
+                self.sign.value = default
+            finally:
+                self._syncing = False
+        sign = (self.sign,) if default is not None else ()
+        self.options_box.children = sign + tuple(self.method_options.get(self.method.value, {}).values())
 
     def _show_image(self):
         """The preview shows the selected image exactly as the model receives it; the
@@ -618,6 +664,8 @@ class Explorer(W.VBox):
     def _render_status(self):
         text, error = self._notice[:2] if self._notice is not None else self._status
         line = ("⚠ " if error else "") + str(text)
+        if self._names_warning:
+            line += f" · ⚠ {self._names_warning}"
         if self._hint:
             line += f" · warming up: {self._hint}"
         self.status.value = line
@@ -653,6 +701,37 @@ class Explorer(W.VBox):
         """A matplotlib Figure of a view, with colour bars (for handouts and papers)."""
         tab = self._tab_for_export(view)
         return export.figure(tab.pictures(), title=f"{self.model.name}: {tab.title}", what=f"the {tab.title} tab")
+
+    def save_html(self, path) -> str:
+        """Write a handout: one self-contained HTML file (pictures inline, no script,
+        no network) with every view drawn for the current selection, its legends,
+        the selection spelled out and the model summary. Returns the path."""
+        from ..render import handout
+
+        self.wait()
+        s, ins = self.selection, self.inspector
+        label = dict((v, t) for t, v in self.image.options).get(s.image, f"#{s.image}")
+        target = dict((v, t) for t, v in self.target.options).get(s.target, str(s.target))
+        indices, scores, names, probabilities = views.top_classes(ins, self._images[s.image], 5, self.class_names)
+        chosen = [("Model", self.model.name), ("Image", label), ("Layer", f"{s.layer} ({ins.layer(s.layer).kind})"),
+                  ("Channel", f"{s.channel} of {views.channel_count(ins, s.layer)}")]
+        if views.input_channel_count(ins, s.layer):
+            chosen.append(("Input channel", str(s.input_channel) + (" only" if s.single_channel else "")))
+        options = {k: v for k, v in s.option_values.items() if k != "reduce"}
+        chosen += [("Method", self.method_label(s.method) + "".join(f", {k} = {v}" for k, v in options.items())),
+                   ("Target", target)]
+        if _default_sign(s.method) is not None:
+            chosen.append(("Sign", self.sign.value))
+        chosen += [("Top classes", ", ".join(f"{i}: {n} ({v:.3f})" if n != str(i) else f"{i} ({v:.3f})"
+                                             for i, n, v in zip(indices, names, scores))
+                    + (" (probabilities)" if probabilities else " (scores)")),
+                   ("Colour scale", "shared by all tiles" if s.shared_scale else "per tile"),
+                   ("Opacity", f"{s.opacity:.2f}"), ("Visible tab", s.tab)]
+        sections = [(tab.title, tab.pictures()) for tab in self.tab_objects]
+        image = display_image(self._images[s.image]) if len(ins.input_shape) == 3 else None
+        page = handout.handout_html(f"{self.model.name}: what the network sees", chosen, sections,
+                                    ins.summary().html, image, f"image {label} as the model receives it")
+        return str(handout.write_handout(path, page))
 
     def download_name(self, view: Optional[str] = None) -> str:
         """The file name Save PNG offers for a view (default: the visible tab)."""
@@ -697,7 +776,7 @@ class Explorer(W.VBox):
         for tab in getattr(self, "tab_objects", ()):
             tab.close()
         option_controls = [c for controls in self.method_options.values() for c in controls.values()]
-        close_widgets(*self.children, self.layout, *option_controls, self.invert, self.preview)
+        close_widgets(*self.children, self.layout, *option_controls, self.invert, self.preview, self.sign)
         self.pictures_cache.clear()
         self.inspector.cache.clear()
         self._images = []

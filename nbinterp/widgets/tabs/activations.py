@@ -68,7 +68,8 @@ class ActivationsTab(Tab):
     def pictures(self):
         if self._vector_picture is not None:
             picture = self._vector_picture
-            return [ExportPicture(np.array(picture.image), picture.label, {"cmap": "viridis", "what": "activation"})]
+            legend = picture.legend.as_dict() if picture.legend is not None else {}
+            return [ExportPicture(np.array(picture.image), picture.label, legend)]
         shown = super().pictures()
         if self.grid.layout.display == "none" and shown and shown[0].caption == self.grid.label:
             shown = shown[1:]  # a single-channel layer: the enlarged view alone
@@ -96,8 +97,9 @@ class ActivationsTab(Tab):
 
     def _channel(self, selection, image_index):
         ins, image = self.explorer.inspector, self.explorer.image_array(image_index)
-        key = ("channel", selection.layer, self.explorer.image_key(image_index), selection.channel)
-        return key, self.cached(key, lambda: views.activation_channel(ins, selection.layer, image, selection.channel))
+        key = ("channel", selection.layer, self.explorer.image_key(image_index), selection.channel, selection.shared_scale)
+        return key, self.cached(key, lambda: views.activation_channel(ins, selection.layer, image, selection.channel,
+                                                                      selection.shared_scale))
 
     def _warm_image(self, selection, index, job):
         ins = self.explorer.inspector
@@ -137,11 +139,8 @@ class ActivationsTab(Tab):
         self._vector_picture = None
         single = acts.ndim > 3 and acts.shape[-1] == 1  # one map: the enlarged view alone
         self.grid.layout.display = "none" if single else ""
-        legend = {"cmap": "viridis", "vmin": float(np.min(acts)), "vmax": float(np.max(acts)), "what": "activation"}
         key, grid = self._grid(selection, selection.image)
-        self.show(self.grid, key, lambda: grid, job, legend if selection.shared_scale else {"cmap": "viridis"})
+        self.show(self.grid, key, lambda: grid, job)
         self.grid.highlight = selection.channel
         key, enlarged = self._channel(selection, selection.image)
-        values = acts[0][..., selection.channel] if acts.ndim > 2 else acts[0]
-        self.show(self.enlarged, key, lambda: enlarged, job,
-                  {"cmap": "viridis", "vmin": float(np.min(values)), "vmax": float(np.max(values)), "what": "activation"})
+        self.show(self.enlarged, key, lambda: enlarged, job)

@@ -25,6 +25,7 @@ import numpy as np
 from ...core.cache import ByteBudgetCache
 from ...core.inspector import Inspector
 from ...render.export import ExportPicture
+from ...render.legend import from_dict
 from ..canvas import ImageCanvas
 from ..selection import Selection
 from ..updates import Job, Work
@@ -197,19 +198,23 @@ class Tab:
     def show(self, canvas: ImageCanvas, key: Hashable, make: Callable[[], Any], job: Job,
              legend: Optional[dict] = None) -> None:
         """Draw ``make()`` (a :class:`~nbinterp.views.Picture`) on ``canvas`` unless
-        it already shows ``key``; data, shape, regions and caption go in one message."""
+        it already shows ``key``; data, shape, regions, caption, legend and readout
+        go in one message. ``legend`` overrides the picture's own."""
         if self._shown.get(id(canvas)) == key:
             return
         picture = make()
         if job.superseded:
             return
+        chosen = from_dict(legend) if legend else getattr(picture, "legend", None)
         with canvas.hold_sync():
             canvas.set_image(picture.image)
             canvas.regions = picture.regions
             canvas.label = picture.label
             canvas.highlight = picture.highlight
+            canvas.set_legend(chosen)
+            canvas.set_readout(getattr(picture, "readout", []), chosen.what if chosen is not None else "value")
         self._shown[id(canvas)] = key
-        self._legends[id(canvas)] = dict(legend or {})
+        self._legends[id(canvas)] = chosen.as_dict() if chosen is not None else {}
 
     def clear(self, *canvases: ImageCanvas) -> None:
         """Blank ``canvases`` (a 1×1 white image, no caption)."""
@@ -218,5 +223,7 @@ class Tab:
                 with canvas.hold_sync():
                     canvas.set_image(np.full((1, 1), 255, np.uint8))
                     canvas.regions, canvas.label, canvas.highlight = [], "", None
+                    canvas.set_legend(None)
+                    canvas.set_readout([])
                 self._shown[id(canvas)] = "empty"
                 self._legends.pop(id(canvas), None)

@@ -39,9 +39,7 @@ class FiltersTab(Tab):
         if not info.has_kernel:
             self.clear(self.grid, self.selected)
             raise NbinterpError(f"{info.name} ({info.kind}) has no kernels: pick a Conv or Dense layer to see filters")
-        weights = views.conv_kernel(ins, path) if views.has_kernel_response(ins, path) else ins.kernels(path)
-        legend = {"cmap": "RdBu_r", "vmin": float(weights.min()), "vmax": float(weights.max()), "what": "weight"}
-        self.show(self.grid, ("grid", layer, ic), lambda: views.filters_grid(ins, layer, ic), job, legend)
+        self.show(self.grid, ("grid", layer, ic), lambda: views.filters_grid(ins, layer, ic), job)
         self.grid.highlight = channel
         self.show(self.selected, ("selected", layer, channel, ic),
-                  lambda: views.filter_selected(ins, layer, channel, ic), job, legend)
+                  lambda: views.filter_selected(ins, layer, channel, ic), job)

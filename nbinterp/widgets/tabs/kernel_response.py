@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipywidgets as W
-import numpy as np
 
 from ... import views
 from ...errors import NbinterpError
@@ -43,9 +42,7 @@ class KernelResponseTab(Tab):
         def make():
             pictures = views.kernel_response_view(ins, selection.layer, channel, image, input_channel=single,
                                                   shown_channel=selection.input_channel)
-            path, _ = views.kernel_layer(ins, selection.layer)  # a nested block: its first convolution
-            response = ins.kernel_response(path, channel, image, input_channel=single)
-            return pictures, float(np.max(np.abs(response))) or 1.0
+            return pictures
 
         return self.cached(self._key(selection, channel), make)
 
@@ -68,7 +65,6 @@ class KernelResponseTab(Tab):
             raise NbinterpError(f"kernel responses need a convolution layer (Conv, DepthwiseConv, SeparableConv or "
                                 f"ConvTranspose); {layer} is {info.kind}: pick a convolution layer")
         key = self._key(selection, selection.channel)
-        pictures, bound = self._pictures(selection, selection.channel)
-        legends = {"response": {"cmap": "RdBu_r", "vmin": -bound, "vmax": bound, "what": "response before activation"}}
+        pictures = self._pictures(selection, selection.channel)
         for canvas, part in zip(self.canvases, PARTS):
-            self.show(canvas, key, lambda p=pictures[part]: p, job, legends.get(part))
+            self.show(canvas, key, lambda p=pictures[part]: p, job)

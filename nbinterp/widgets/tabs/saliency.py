@@ -176,6 +176,23 @@ class SaliencyTab(Tab):
             return ", averaged over every output position"
         return f" at output position {tuple(selection.output_position)}"
 
+    @staticmethod
+    def signed(method: str, options: dict) -> bool:
+        """Whether ``method`` with ``options`` gives a signed map (drawn diverging around 0)."""
+        from ... import attribution
+
+        reduce = options.get("reduce")
+        cls = attribution.METHODS.get(method)
+        return reduce == "sum" or (reduce is None and getattr(cls, "sign", None) == "signed")
+
+    @staticmethod
+    def magnitude(method: str, options: dict) -> bool:
+        """Whether an unsigned map of ``method`` is a magnitude (else non-negative by construction)."""
+        from ... import attribution
+
+        cls = attribution.METHODS.get(method)
+        return options.get("reduce") == "max_abs" or getattr(cls, "sign", None) is not None
+
     def _target(self, selection, image):
         if selection.target >= 0:
             return selection.target
@@ -221,7 +238,8 @@ class SaliencyTab(Tab):
         for name in attribution.METHODS:
             if name == selection.method:
                 continue
-            options = ex.method_option_values(name)
+            # each method starts from its own kind of map when chosen: warm that one
+            options = {k: v for k, v in ex.method_option_values(name).items() if k != "reduce"}
             work.append(Work(f"{ex.method_label(name)} for image {selection.image}",
                              lambda job, name=name, options=options: self.heat(selection, name, options, job)))
         return work
@@ -260,15 +278,15 @@ class SaliencyTab(Tab):
         if ex.is_sequence and ex.vocabulary is not None:
             vocabulary = ex.vocabulary
             tokens = [vocabulary[int(t)] if 0 <= int(t) < len(vocabulary) else str(int(t)) for t in np.asarray(image).reshape(-1)]
-        result = views.saliency_view(heat, image, selection.opacity, ex.is_sequence, tokens)
+        legend = views.attribution_legend(heat, target, signed=self.signed(selection.method, options),
+                                          magnitude=self.magnitude(selection.method, options))
+        result = views.saliency_view(heat, image, selection.opacity, ex.is_sequence, tokens, legend)
         picture = result["overlay"]
         name = ex.class_names[target] if ex.class_names and target < len(ex.class_names) else str(target)
         picture.label = (ex.method_label(selection.method) + (f" at {layer}" if layer else "")
                          + f" for class {target}" + (f" ({name})" if name != str(target) else "")
                          + self._explained_text(selection))
-        legend = {"cmap": "magma" if ex.is_sequence else "jet", "vmin": float(np.min(heat)), "vmax": float(np.max(heat)),
-                  "what": "attribution"}
-        self.show(self.overlay, key, lambda: picture, job, legend)
+        self.show(self.overlay, key, lambda: picture, job)
         self.tokens.value = result.get("html", "")
 
     def _partial_drawer(self, selection, image, job):

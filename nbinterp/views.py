@@ -751,4 +751,8 @@ def maximize_view(result, label):
     framed[2:-2, 2:-2] = picture
     curve = result.objective
     text = f"{label}: objective {float(curve[0]):+.3f} → {float(curve[-1]):+.3f} in {result.steps_done} steps" if len(curve) else label
-    return Picture(framed, [], f"{text}; {shown}")
+    colour = raw.ndim == 3 and raw.shape[-1] in (3, 4)
+    legend = Legend("input pixel", lo, hi if hi > lo else lo + 1.0, "gray", False,
+                    "each colour channel stretched alike" if colour else "stretched over its own range")
+    readout = [] if colour else [patch((2, 2, picture.shape[1], picture.shape[0]), raw.reshape(raw.shape[:2]), "pixel")]
+    return Picture(framed, [], f"{text}; {shown}", legend=legend, readout=readout)

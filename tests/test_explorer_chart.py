@@ -79,6 +79,8 @@ def test_maximize_draws_the_optimised_image(explorer):
     assert inner.std() > 10  # a picture, not a blank square
     assert inner.min() == 0 and inner.max() == 255  # stretched over its own range
     assert "what channel 3 of conv2 wants" in tab.overlay.label and "stretched" in tab.overlay.label
+    legend = tab._legends[id(tab.overlay)]  # its legend: the raw pixel range the image spans
+    assert legend["what"] == "input pixel" and legend["vmin"] < legend["vmax"]
     explorer.method.value = "gradient"
     explorer.layer.value = "conv1"
     explorer.wait()

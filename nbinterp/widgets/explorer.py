@@ -178,6 +178,11 @@ class Explorer(W.VBox):
     batches or ``tf.data.Dataset``); by default the Explorer's images.
     ``warm_up``: after drawing, compute likely next views in idle time.
 
+    ``model`` may be fully convolutional (input ``(None, None, 3)``, a spatial
+    output): the views take their sizes from the images, and ``explorer.explain``
+    (with ``.position_row``/``.position_col``) chooses what an attribution explains,
+    a class averaged over the output positions or the class at one position.
+
     The controls are ordinary ipywidgets: ``explorer.layer``, ``.channel``,
     ``.image``, ``.method`` (``observe``/``link`` work); ``explorer.selection``
     is their state as one value and ``explorer.tabs_by_title`` the tab objects.

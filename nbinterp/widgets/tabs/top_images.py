@@ -36,7 +36,7 @@ class TopImagesTab(Tab):
         self.reconstructions.add_class("nbinterp-top-reconstructions")
         self._results = ByteBudgetCache(TOP_CACHE_BYTES)
         for canvas in self.canvases:  # each caption wraps under its own picture, apart from the next
-            canvas.layout = W.Layout(max_width="310px", margin="0 18px 0 0")
+            canvas.layout.max_width, canvas.layout.margin = "310px", "0 18px 0 0"
         return W.VBox([self.note, W.HBox([self.images, self.patches, self.reconstructions])])
 
     @property

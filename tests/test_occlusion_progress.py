@@ -43,8 +43,9 @@ def test_previews_are_a_coarse_map_then_the_result(model, digits):
                     preview=lambda maps: previews.append(np.array(maps)))
     starts = [0, 4, 8, 12, 16, 20]  # the last one touches the edge (28 - 8)
     coarse = [0, 8, 16, 20]  # every other start, and the last
-    assert len(previews) == len(starts) ** 2 and previews[0].shape == (1, 28, 28)
-    np.testing.assert_allclose(previews[-1], got, rtol=1e-5, atol=1e-6)
+    # the first patch, then at most one per 5 % of the work, and the end of the coarse cover
+    assert 3 <= len(previews) <= 2 + 20 and previews[0].shape == (1, 28, 28)
+    assert np.count_nonzero(previews[0]) < np.count_nonzero(got)  # partial: one patch so far
     # after the coarse patches, an independent occlusion with those patches alone
     base_logit = logits(model, x[None])[0, target]
     total, count = np.zeros((28, 28)), np.zeros((28, 28))
@@ -55,7 +56,9 @@ def test_previews_are_a_coarse_map_then_the_result(model, digits):
             total[r:r + patch, c:c + patch] += base_logit - logits(model, occluded)[0, target]
             count[r:r + patch, c:c + patch] += 1
     assert count.min() >= 1  # the coarse patches cover every pixel
-    np.testing.assert_allclose(previews[len(coarse) ** 2 - 1][0], total / count, rtol=1e-4, atol=1e-5)
+    assert len(starts) ** 2 > len(coarse) ** 2
+    matching = [p for p in previews if np.allclose(p[0], total / count, rtol=1e-4, atol=1e-5)]
+    assert len(matching) == 1  # the coarse map, delivered once its patches are done
 
 
 def test_a_preview_must_be_callable(model, digits):

@@ -246,6 +246,10 @@ def choose_output(spec, value) -> int:
 # progress and cancellation
 
 
+#: previews (partial maps) at most once per this fraction of a call's progress
+PREVIEW_EVERY = 0.05
+
+
 class Run:
     """One ``attribute`` call's progress and cancellation, at chunk granularity.
 
@@ -266,6 +270,7 @@ class Run:
         self._progress = progress
         self._cancel = cancel
         self._preview = preview
+        self._previewed = None  # progress at the last preview
         self._last = 0.0
         self.finish = None  # set by Attribution.attribute: raw maps -> maps as returned
 
@@ -295,12 +300,18 @@ class Run:
     def wants_preview(self) -> bool:
         return self._preview is not None
 
-    def preview(self, make_maps):
+    def preview(self, make_maps, force=False):
         """Hand partial maps (``make_maps()``, in the method's raw layout) to the
-        ``preview`` hook, as ``attribute`` would return them; nothing without a hook."""
-        if self._preview is not None:
-            maps = make_maps()
-            self._preview(self.finish(maps) if self.finish is not None else maps)
+        ``preview`` hook, as ``attribute`` would return them: the first time, then once
+        per ``PREVIEW_EVERY`` of progress (``force``: now, e.g. a coarse pass is done);
+        nothing without a hook."""
+        if self._preview is None:
+            return
+        if not force and self._previewed is not None and self._last - self._previewed < PREVIEW_EVERY:
+            return
+        self._previewed = self._last
+        maps = make_maps()
+        self._preview(self.finish(maps) if self.finish is not None else maps)
 
     def chunks(self, total, size, share=(0.0, 1.0)):
         """``(start, end)`` ranges covering ``range(total)`` in steps of ``size``.

@@ -102,6 +102,7 @@ class Occlusion(Attribution):
         fill = np.asarray(options["fill"], z.dtype)
         acc = np.zeros((len(x), height, width), np.float32)
         order = coarse_first(len(rows), len(cols))  # patch numbers, a coarse cover of the input first
+        n_coarse = coarse_count(len(rows), len(cols))
         done = np.zeros((len(x), height, width), np.float32)  # patches so far over each pixel (previews)
 
         def partial():
@@ -121,9 +122,21 @@ class Occlusion(Attribution):
             sum_rows(acc, index, masks * drops[:, None, None].astype(np.float32))
             if run.wants_preview:
                 sum_rows(done, index, masks.astype(np.float32))
-                run.preview(partial)
+                run.preview(partial, force=bool(np.any(items % per_image == n_coarse - 1)))  # a coarse cover done
         maps = acc / np.maximum(coverage, 1)
         return (maps if image else maps[:, :, 0]), targets
+
+
+def _coarse(n):
+    keep = np.zeros(n, bool)
+    keep[::2] = True
+    keep[-1] = True
+    return keep
+
+
+def coarse_count(n_rows, n_cols):
+    """How many patches :func:`coarse_first` puts in its first, coarse part."""
+    return int(_coarse(n_rows).sum() * _coarse(n_cols).sum())
 
 
 def coarse_first(n_rows, n_cols):
@@ -131,12 +144,6 @@ def coarse_first(n_rows, n_cols):
     position along each axis (and the last), which with the default stride of half a
     patch covers the whole input, then the others. The sum over patches does not depend
     on the order; a preview after the first part is a complete, coarser map."""
-    def coarse(n):
-        keep = np.zeros(n, bool)
-        keep[::2] = True
-        keep[-1] = True
-        return keep
-
-    first = coarse(n_rows)[:, None] & coarse(n_cols)[None, :]
+    first = _coarse(n_rows)[:, None] & _coarse(n_cols)[None, :]
     numbers = np.arange(n_rows * n_cols).reshape(n_rows, n_cols)
     return np.concatenate([numbers[first], numbers[~first]]).astype(np.int64)

@@ -26,7 +26,6 @@ HEAT_CACHE_BYTES = 32 * 2**20
 
 #: methods whose partial maps the overlay draws while they run
 PROGRESSIVE = ("occlusion",)
-PREVIEW_STEP = 0.1  # a partial map at most once per this fraction of the work
 
 #: the shortest bar, as a fraction of the chart's height: every listed class stays clickable
 BAR_FLOOR = 0.06
@@ -290,14 +289,13 @@ class SaliencyTab(Tab):
         self.tokens.value = result.get("html", "")
 
     def _partial_drawer(self, selection, image, job):
-        """Draws partial maps on the overlay while a progressive method runs: the first one
-        (a complete coarse map) and then one per tenth of the work."""
-        ex, drawn = self.explorer, [-1.0]
+        """Draws the partial maps a progressive method hands over while it runs (the
+        attribution spaces them out: the first, the coarse cover, then every few percent)."""
+        ex = self.explorer
 
         def draw(heat, fraction):
-            if job.superseded or (drawn[0] >= 0 and fraction - drawn[0] < PREVIEW_STEP):
+            if job.superseded:
                 return
-            drawn[0] = fraction
             picture = views.saliency_view(heat, image, selection.opacity, ex.is_sequence)["overlay"]
             with self.overlay.hold_sync():
                 self.overlay.set_image(picture.image)

@@ -60,10 +60,10 @@ def sanity_picture(result, image, opacity=0.5, is_sequence=False) -> np.ndarray:
     """uint8 RGB: the original map and each randomised one in a row, captioned with the
     layers randomised and the rank correlation (``result``: a
     :class:`nbinterp.metrics.Randomization` of one image)."""
-    pictures = [ExportPicture(_tile(image, result.original[0], opacity, is_sequence), "original model")]
+    pictures = [ExportPicture(_tile(image, result.original[0], opacity, is_sequence), "original model\nρ = 1")]
     for step, layer in enumerate(result.layers):
         what = f"down to {layer}" if result.cascade and step else layer
-        caption = f"{what} random: ρ = {result.rank_correlation[step, 0]:.2f}"
+        caption = f"{what} random\nρ = {result.rank_correlation[step, 0]:.2f}"
         pictures.append(ExportPicture(_tile(image, result.maps[step, 0], opacity, is_sequence), caption))
     return compose(pictures, what="the sanity check")
 
@@ -82,10 +82,11 @@ class FaithfulnessPanel:
         import bqplot as bq
 
         self.tab = weakref.proxy(tab) if not isinstance(tab, weakref.ProxyType) else tab
-        self.curves_button = W.Button(description="Deletion / insertion", icon="line-chart",
+        wide = W.Layout(width="190px")
+        self.curves_button = W.Button(description="Deletion / insertion", icon="line-chart", layout=wide,
                                       tooltip="Remove (deletion) or add back (insertion) the pixels in the order of "
                                               "the map and follow the class probability")
-        self.sanity_button = W.Button(description="Sanity check", icon="random",
+        self.sanity_button = W.Button(description="Sanity check", icon="random", layout=wide,
                                       tooltip="Randomise the model's layers from the top down and see whether the "
                                               "map changes (Adebayo et al. 2018)")
         self.progress = W.IntProgress(value=0, min=0, max=100, layout=W.Layout(width="140px", visibility="hidden"))
@@ -102,7 +103,7 @@ class FaithfulnessPanel:
                                               tick_format=".1f"),
                                       bq.Axis(scale=y_scale, orientation="vertical", label="class probability",
                                               tick_format=".1f")],
-                                title="Deletion and insertion", legend_location="top-right",
+                                title="Deletion and insertion", legend_location="right",
                                 layout=W.Layout(width="360px", height="260px"),
                                 fig_margin={"top": 40, "bottom": 45, "left": 50, "right": 10})
         self.figure.add_class("nbinterp-faithfulness-curves")
@@ -112,7 +113,7 @@ class FaithfulnessPanel:
         self.sanity.layout.display = "none"
         # the figure joins the panel once there is a curve to show: bqplot cannot lay out at zero size
         self._figure_holder = W.Box([])
-        self.box = W.VBox([W.HBox([self.curves_button, self.sanity_button, self.progress, self.status]),
+        self.box = W.VBox([W.HBox([self.curves_button, self.sanity_button, self.progress]), self.status,
                            W.HBox([self._figure_holder, self.auc]), self.sanity])
         self.box.add_class("nbinterp-faithfulness")
         self._request: Optional[tuple] = None  # (kind, selection, map key) the worker runs next

@@ -463,10 +463,14 @@ def _curve(kind, model, images, maps, target, steps, baseline, blur, input, outp
     counts = np.round(np.arange(steps + 1) * pixels / steps).astype(np.int64)
     points = steps + 1
     total = n * points
-    targets, _ = scored.targets(target, run, share=(0.0, 1.0 / (points + 1)))
+    targets = _resolve_targets(target, n, scored.info.num_classes)
+    # the top class is read from the curve's own clean point (deletion's first, insertion's last)
+    top = (targets < 0).any()
+    if top:
+        probabilities = np.empty((n, points, scored.info.num_classes), np.float32)
     scores = np.empty((n, points), np.float64)
     x = scored.x
-    for start, end in run.chunks(total, scored.batch_size, share=(run.fraction, 1.0)):
+    for start, end in run.chunks(total, scored.batch_size):
         items = np.arange(start, end)
         image, point = items // points, items % points
         changed = (position[image] < counts[point][:, None]).reshape((len(items),) + values.shape[1:])
@@ -476,7 +480,14 @@ def _curve(kind, model, images, maps, target, steps, baseline, blur, input, outp
         else:
             rows = np.where(changed, x[image], fill[image])
         probs = scored.probabilities(image, rows)
-        scores[image, point] = probs[np.arange(len(items)), targets[image]]
+        if top:
+            probabilities[image, point] = probs
+        else:
+            scores[image, point] = probs[np.arange(len(items)), targets[image]]
+    if top:
+        clean = probabilities[:, 0 if kind == "deletion" else -1]
+        targets = np.where(targets < 0, clean.argmax(axis=-1), targets)
+        scores = np.take_along_axis(probabilities, targets[:, None, None], axis=2)[..., 0].astype(np.float64)
     run.report(1.0)
     return PerturbationCurve(kind, np.arange(points) / steps, scores, targets)
 
@@ -661,8 +672,10 @@ def randomization_check(model, images, method="gradient", target=None, cascade=T
     the model.
 
     ``method``, ``layer`` and ``options`` are passed to
-    :func:`nbinterp.attribute`. The clone's compiled functions are dropped at
-    the end. Returns a :class:`Randomization`.
+    :func:`nbinterp.attribute`; ``seed`` fixes the re-initialised weights and
+    is passed on to methods that take a seed themselves (SmoothGrad's noise),
+    so every map of the check sees the same noise. The clone's compiled
+    functions are dropped at the end. Returns a :class:`Randomization`.
     """
     import keras
 
@@ -689,6 +702,8 @@ def randomization_check(model, images, method="gradient", target=None, cascade=T
     if not candidates:
         raise NotSupportedError(f"model {model.name!r} has no layers with trainable weights to randomise")
     run = Run("randomization check", progress, cancel)
+    if "seed" in cls.options:
+        options = {**options, "seed": seed}
     common = dict(layer=layer, input=input, output=output, preprocess=preprocess, **options)
     if batch_size is not None:
         common["batch_size"] = batch_size
@@ -704,7 +719,14 @@ def randomization_check(model, images, method="gradient", target=None, cascade=T
         return maps, method_object.last_targets
 
     original, targets = explain(model, 0, target)
-    clone = keras.models.clone_model(model)
+    try:
+        clone = keras.models.clone_model(model)
+    except Exception as error:  # subclassed models and layers without a config cannot be cloned
+        raise NotSupportedError(
+            f"randomization_check works on a copy of the model, and model {model.name!r} cannot be copied with "
+            f"keras.models.clone_model ({type(error).__name__}: {str(error).strip().splitlines()[0][:200]}); "
+            "use a functional or Sequential model"
+        ) from None
     try:
         trained = model.get_weights()
         clone.set_weights(trained)

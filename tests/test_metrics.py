@@ -215,3 +215,32 @@ def test_model_paths_and_inspectors_are_accepted(model, images, gradient_maps):
     by_inspector = metrics.deletion(nbinterp.Inspector(model), images[:2], gradient_maps[:2], steps=4)
     np.testing.assert_allclose(by_path.scores, direct.scores, atol=1e-6)
     np.testing.assert_allclose(by_inspector.scores, direct.scores, atol=1e-6)
+
+
+def test_sequence_models_get_one_value_per_step():
+    import keras
+
+    inputs = keras.Input((12, 2))
+    hidden = keras.layers.Conv1D(4, 3, padding="same", activation="relu")(inputs)
+    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling1D()(hidden))
+    net = keras.Model(inputs, outputs)
+    x = np.random.default_rng(1).normal(size=(2, 12, 2)).astype(np.float32)
+    heat = nbinterp.attribute(net, x, method="gradient")
+    result = metrics.deletion(net, x, heat, target=[0, 2], steps=4)
+    for i, target in enumerate((0, 2)):
+        order = np.argsort(-heat[i], kind="stable")
+        expected = []
+        for k in range(5):
+            current = x[i].copy()
+            current[order[: int(np.round(k * 12 / 4))]] = 0
+            logits = np.asarray(net(current[None]))[0].astype(np.float64)
+            expected.append(np.exp(logits[target]) / np.exp(logits).sum())  # softmax of the logits
+        np.testing.assert_allclose(result.scores[i], expected, atol=1e-5)
+
+
+def test_the_seed_reaches_methods_that_take_one(model, images):
+    check = metrics.randomization_check(model, images[:2], "smoothgrad", samples=6, seed=3, layers=["predictions"])
+    same = nbinterp.attribute(model, images[:2], method="smoothgrad", samples=6, seed=3)
+    other = nbinterp.attribute(model, images[:2], method="smoothgrad", samples=6, seed=4)
+    np.testing.assert_allclose(check.original, same, rtol=1e-5, atol=1e-8)
+    assert not np.allclose(check.original, other)

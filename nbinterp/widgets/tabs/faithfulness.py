@@ -270,8 +270,11 @@ class FaithfulnessPanel:
         self.last_sanity = result
         self._shown_key = key
         final = result.rank_correlation[-1, 0]
-        verdict = "passes: the map follows the weights" if final < 0.5 else "fails: the map hardly depends on the weights"
-        self._set_status(f"sanity check {verdict} (ρ = {final:.2f} with every layer random)")
+        if final < 0.5:
+            verdict = "the map changes with the weights"
+        else:
+            verdict = "the map stays close to the trained model's: it shows the input more than the weights"
+        self._set_status(f"sanity check: ρ = {final:.2f} with every layer random; {verdict}")
 
     # ------------------------------------------------------------ display
     def _show_progress(self, job, fraction, what):

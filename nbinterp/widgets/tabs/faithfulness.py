@@ -218,6 +218,11 @@ class FaithfulnessPanel:
                 self._request = None
         self.outcomes.append((kind, outcome))
 
+    def _model(self, selection, image):
+        """The model the tab's maps explain: the Explorer's, unless the tab explains a wrapped one."""
+        explained = getattr(self.tab, "explained_model", None)
+        return explained(selection, image) if callable(explained) else self.tab.explorer.model
+
     def _map(self, selection, job):
         heat, target, layer = self.tab.heat(selection, selection.method, selection.option_values, job)
         return heat, target, layer
@@ -229,9 +234,10 @@ class FaithfulnessPanel:
         heat, target, _ = self._map(selection, job)
         image = ex.image_array(selection.image)
         common = dict(target=target, preprocess=ex.preprocess, cancel=job.cancel)
-        deleted = metrics.deletion(ex.model, image, heat,
+        model = self._model(selection, image)
+        deleted = metrics.deletion(model, image, heat,
                                    progress=lambda f: job.progress(0.5 * f, "deletion"), **common)
-        inserted = metrics.insertion(ex.model, image, heat,
+        inserted = metrics.insertion(model, image, heat,
                                      progress=lambda f: job.progress(0.5 + 0.5 * f, "insertion"), **common)
         if job.superseded:
             return
@@ -255,9 +261,9 @@ class FaithfulnessPanel:
         ex = self.tab.explorer
         image = ex.image_array(selection.image)
         _, target, layer = self._map(selection, job)
-        result = metrics.randomization_check(ex.model, image, selection.method, target=target, layer=layer,
-                                             preprocess=ex.preprocess, cancel=job.cancel,
-                                             progress=lambda f: job.progress(f, "sanity check"),
+        result = metrics.randomization_check(self._model(selection, image), image, selection.method,
+                                             target=target, layer=layer, preprocess=ex.preprocess,
+                                             cancel=job.cancel, progress=lambda f: job.progress(f, "sanity check"),
                                              **selection.option_values)
         picture = sanity_picture(result, image, selection.opacity, ex.is_sequence)
         if job.superseded:

@@ -244,3 +244,24 @@ def test_the_seed_reaches_methods_that_take_one(model, images):
     other = nbinterp.attribute(model, images[:2], method="smoothgrad", samples=6, seed=4)
     np.testing.assert_allclose(check.original, same, rtol=1e-5, atol=1e-8)
     assert not np.allclose(check.original, other)
+
+
+def test_randomization_with_batch_norm_keeps_the_model_and_its_statistics():
+    import keras
+
+    inputs = keras.Input((10, 10, 1))
+    x = keras.layers.Conv2D(3, 3, padding="same", name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.Activation("relu")(x)
+    outputs = keras.layers.Dense(4, name="head")(keras.layers.GlobalAveragePooling2D()(x))
+    net = keras.Model(inputs, outputs)
+    bn = net.get_layer("bn")
+    bn.moving_mean.assign(np.full(3, 0.3, np.float32))
+    bn.moving_variance.assign(np.full(3, 2.0, np.float32))
+    before = [w.copy() for w in net.get_weights()]
+    x = np.random.default_rng(2).normal(size=(3, 10, 10, 1)).astype(np.float32)
+    result = metrics.randomization_check(net, x, "gradient_x_input")
+    assert result.layers == ["head", "bn", "conv"]
+    assert np.isfinite(result.maps).all() and np.isfinite(result.rank_correlation).all()
+    assert not np.allclose(result.maps[-1], result.original)
+    assert all(np.array_equal(a, b) for a, b in zip(before, net.get_weights()))

@@ -73,6 +73,8 @@ __all__ = [
     "spearman",
     "ssim",
     "gaussian_blur",
+    "subsets",
+    "trapezoid",
 ]
 
 #: default number of deletion/insertion steps (the curve has ``steps + 1`` points)

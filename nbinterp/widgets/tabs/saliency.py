@@ -19,6 +19,7 @@ from ..canvas import ImageCanvas
 from ..selection import Selection
 from ..updates import Job, Work
 from .base import Tab
+from .faithfulness import FaithfulnessPanel
 
 MAXIMIZE = "maximize"
 HEAT_CACHE_BYTES = 32 * 2**20
@@ -50,16 +51,18 @@ class SaliencyTab(Tab):
         self._chart_holder = W.Box([])
         self.heat_cache = ByteBudgetCache(HEAT_CACHE_BYTES)
         self._bars_key = None
-        return W.VBox([self.note, W.HBox([self.overlay, self._chart_holder]), self.tokens])
+        self.faithfulness = FaithfulnessPanel(self)
+        return W.VBox([self.note, W.HBox([self.overlay, self._chart_holder]), self.tokens, self.faithfulness.box])
 
     @property
     def canvases(self):
         return (self.overlay,)
 
     def extra_widgets(self):
-        return (self.chart,)
+        return (self.chart,) + self.faithfulness.widgets
 
     def close(self):
+        self.faithfulness.close()
         super().close()
         self.heat_cache.clear()
 
@@ -67,6 +70,7 @@ class SaliencyTab(Tab):
     def follow(self, selection: Selection) -> None:
         if selection.tab == self.title and not self._chart_holder.children:
             self._chart_holder.children = (self.chart,)
+        self.faithfulness.follow(selection)
 
     def select_bar(self, index: int) -> None:
         """Explain the class of bar ``index`` (what a click on that bar does)."""

@@ -123,14 +123,17 @@ def test_enumerated_values_are_efficient_on_the_demo_cnn(digits_cnn):
     assert np.abs(full - empty).max() > 1.0  # the test is not vacuous
 
 
-def test_sampled_values_are_efficient_too(digits_cnn):
+@pytest.mark.parametrize("samples", [64, 10])  # 25 segments: a determined fit, and an underdetermined one
+def test_sampled_values_are_efficient_too(digits_cnn, samples):
     model, logits, x = digits_cnn
-    maps = attribute(model, x[:2], target=[3, 7], method="kernel_shap", segments="grid", grid=5, samples=64)
+    maps = attribute(model, x[:2], target=[3, 7], method="kernel_shap", segments="grid", grid=5, samples=samples)
     labels = grid_labels((28, 28), 5)
     full = logits(x[:2])[[0, 1], [3, 7]]
     empty = logits(np.broadcast_to(x[:2].mean(axis=(1, 2), keepdims=True), x[:2].shape))[[0, 1], [3, 7]]
     for i in range(2):
-        np.testing.assert_allclose(per_segment(maps[i], labels).sum(), full[i] - empty[i], rtol=1e-4, atol=1e-4)
+        values = per_segment(maps[i], labels)
+        np.testing.assert_allclose(values.sum(), full[i] - empty[i], rtol=1e-4, atol=1e-4)
+        assert np.isfinite(values).all() and np.abs(values).max() < 10 * abs(full[i] - empty[i]) + 1
 
 
 def test_enumeration_equals_the_brute_force_shapley_formula(digits_cnn):

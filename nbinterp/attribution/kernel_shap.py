@@ -15,6 +15,7 @@ from .perturbation import (
     evaluate_coalitions,
     paint,
     segment_labels,
+    solve_normal_equations,
 )
 
 #: most model evaluations per image: more would not change a map visibly, and a mistyped
@@ -97,10 +98,7 @@ def constrained_fit(coalitions, values):
     z = coalitions[2:].astype(np.float64)
     y = values[2:] - empty - z[:, -1] * total
     design = z[:, :-1] - z[:, -1:]
-    if len(z):
-        head, *_ = np.linalg.lstsq(design, y, rcond=None)
-    else:
-        head = np.zeros(m - 1)
+    head = solve_normal_equations(design.T @ design, design.T @ y, len(design)) if len(z) else np.zeros(m - 1)
     return np.append(head, total - head.sum())
 
 

@@ -7,7 +7,7 @@ import numpy as np
 from ..core.options import FloatOption, IntOption, SeedOption
 from .base import Attribution
 from .kernel_shap import MAX_SAMPLES, SEGMENT_OPTIONS
-from .perturbation import baseline_fill, evaluate_coalitions, paint, segment_labels
+from .perturbation import baseline_fill, evaluate_coalitions, paint, segment_labels, solve_normal_equations
 
 
 def lime_coalitions(m, samples, seed):
@@ -39,8 +39,7 @@ def weighted_ridge(features, y, weights, ridge):
     y = y - w @ y
     gram = features.T @ (features * w[:, None]) + (ridge / weights.sum()) * np.eye(features.shape[1])
     rhs = features.T @ (w * y)
-    coef, *_ = np.linalg.lstsq(gram, rhs, rcond=None)
-    return coef
+    return solve_normal_equations(gram, rhs, len(features) if ridge == 0 else len(gram))
 
 
 class LIME(Attribution):

@@ -42,6 +42,7 @@ __all__ = [
     "paint",
     "segment_labels",
     "slic_labels",
+    "solve_normal_equations",
     "spatial_view",
 ]
 
@@ -224,6 +225,32 @@ def baseline_fill(info, z, baseline):
             axes = tuple(a for a in range(1, z.ndim) if a != channel)
         return z.astype(np.float64).mean(axis=axes, keepdims=True).astype(z.dtype)
     return np.full((len(z),) + (1,) * (z.ndim - 1), baseline, dtype=z.dtype)
+
+
+# ---------------------------------------------------------------------------
+# least squares
+
+
+def solve_normal_equations(gram, rhs, rows):
+    """``x`` with ``gram @ x = rhs`` (``gram = A.T @ W @ A`` of a design with ``rows`` rows).
+
+    A determined system is solved directly (LU); an underdetermined or
+    singular one gets the minimum-norm solution from an eigendecomposition.
+    Normal equations rather than an SVD of the design: the designs here are
+    well-conditioned 0/1 matrices, and LAPACK's SVD least squares is slow
+    when TensorFlow's threads hold the cores.
+    """
+    gram, rhs = np.asarray(gram, np.float64), np.asarray(rhs, np.float64)
+    if rows >= len(gram):
+        try:
+            solution = np.linalg.solve(gram, rhs)
+            if np.isfinite(solution).all():
+                return solution
+        except np.linalg.LinAlgError:
+            pass
+    values, vectors = np.linalg.eigh(gram)
+    keep = values > max(values.max(), 0.0) * len(gram) * np.finfo(np.float64).eps * 1e3
+    return vectors[:, keep] @ ((vectors[:, keep].T @ rhs) / values[keep])
 
 
 # ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from .perturbation import (
     BaselineOption,
     SegmentsOption,
     baseline_fill,
+    cross_products,
     evaluate_coalitions,
     paint,
     segment_labels,
@@ -98,7 +99,10 @@ def constrained_fit(coalitions, values):
     z = coalitions[2:].astype(np.float64)
     y = values[2:] - empty - z[:, -1] * total
     design = z[:, :-1] - z[:, -1:]
-    head = solve_normal_equations(design.T @ design, design.T @ y, len(design)) if len(z) else np.zeros(m - 1)
+    if len(z):
+        head = solve_normal_equations(cross_products(design, design), cross_products(design, y), len(design))
+    else:
+        head = np.zeros(m - 1)
     return np.append(head, total - head.sum())
 
 

@@ -7,7 +7,14 @@ import numpy as np
 from ..core.options import FloatOption, IntOption, SeedOption
 from .base import Attribution
 from .kernel_shap import MAX_SAMPLES, SEGMENT_OPTIONS
-from .perturbation import baseline_fill, evaluate_coalitions, paint, segment_labels, solve_normal_equations
+from .perturbation import (
+    baseline_fill,
+    cross_products,
+    evaluate_coalitions,
+    paint,
+    segment_labels,
+    solve_normal_equations,
+)
 
 
 def lime_coalitions(m, samples, seed):
@@ -34,11 +41,11 @@ def weighted_ridge(features, y, weights, ridge):
     ``sum_k w_k (y_k - a - features_k @ c)**2 + ridge * |c|**2`` (the intercept is not penalised)."""
     features = np.asarray(features, np.float64)
     w = weights / weights.sum()
-    centre = w @ features
+    centre = cross_products(features, w)
     features = features - centre
-    y = y - w @ y
-    gram = features.T @ (features * w[:, None]) + (ridge / weights.sum()) * np.eye(features.shape[1])
-    rhs = features.T @ (w * y)
+    y = y - np.dot(w, y)
+    gram = cross_products(features, features * w[:, None]) + (ridge / weights.sum()) * np.eye(features.shape[1])
+    rhs = cross_products(features, w * y)
     return solve_normal_equations(gram, rhs, len(features) if ridge == 0 else len(gram))
 
 

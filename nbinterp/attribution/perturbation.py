@@ -35,6 +35,7 @@ __all__ = [
     "BaselineOption",
     "SegmentsOption",
     "baseline_fill",
+    "cross_products",
     "expand_mask",
     "grid_labels",
     "masked_passes",
@@ -229,6 +230,19 @@ def baseline_fill(info, z, baseline):
 
 # ---------------------------------------------------------------------------
 # least squares
+
+
+#: below this many multiply-adds a product of small matrices runs in numpy's own loops: a BLAS
+#: call wakes its thread pool, which beside TensorFlow's busy threads can cost tens of milliseconds
+_SMALL_PRODUCT = 5e7
+
+
+def cross_products(a, b):
+    """``a.T @ b`` for the design matrices of the regressions (rows: perturbations)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape[0] * a.shape[1] * (b.shape[1] if b.ndim > 1 else 1) < _SMALL_PRODUCT:
+        return np.einsum("ki,k...->i...", a, b, optimize=False)
+    return a.T @ b
 
 
 def solve_normal_equations(gram, rhs, rows):

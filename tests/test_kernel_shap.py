@@ -189,6 +189,8 @@ def test_slic_segments_grayscale_rgb_and_channels_first():
         assert 4 <= count <= 40 and set(np.unique(lab)) == set(range(count))
         left, right = set(np.unique(lab[:, :12])), set(np.unique(lab[:, 12:]))
         assert not left & right
+    noise = rng.uniform(0, 255, (1, 24, 24, 3)).astype("float32")  # one region after connectivity: refined
+    assert segment_labels(info, noise, "slic", n_segments=16)[0].max() + 1 >= 4
     gray_model = keras.Sequential([keras.Input((24, 24, 1)), keras.layers.Flatten(), keras.layers.Dense(2)])
     gray = segment_labels(KernelSHAP(gray_model).info, rgb[..., :1], "slic", n_segments=9)
     assert gray[0].shape == (24, 24) and 2 <= gray[0].max() + 1 <= 30

@@ -142,7 +142,9 @@ def slic_labels(image, n_segments):
     Values are scaled to ``[0, 1]`` per example first; three-channel images
     are clustered in CIELAB, other channel counts on their scaled values
     (times 100, the range of CIELAB lightness, so that one compactness suits
-    both). Sequences are segmented as images one row high.
+    both). Sequences are segmented as images one row high. Should the
+    connectivity step leave a single region (noise-like images), the
+    superpixels are taken without it.
     """
     try:
         from skimage.segmentation import slic
@@ -157,13 +159,16 @@ def slic_labels(image, n_segments):
         scaled = scaled[None]
     channels = scaled.shape[-1]
     if channels == 3:
-        labels = slic(scaled, n_segments=n_segments, compactness=10.0, start_label=0, channel_axis=-1)
+        data, extra = scaled, {"channel_axis": -1}
     elif channels == 1:
-        labels = slic(scaled[..., 0] * 100.0, n_segments=n_segments, compactness=10.0, start_label=0,
-                      channel_axis=None)
+        data, extra = scaled[..., 0] * 100.0, {"channel_axis": None}
     else:
-        labels = slic(scaled * 100.0, n_segments=n_segments, compactness=10.0, start_label=0, channel_axis=-1,
-                      convert2lab=False)
+        data, extra = scaled * 100.0, {"channel_axis": -1, "convert2lab": False}
+    labels = slic(data, n_segments=n_segments, compactness=10.0, start_label=0, **extra)
+    if n_segments > 1 and labels.max() == labels.min():
+        # on noise-like images the connectivity step merges every fragment into one region
+        labels = slic(data, n_segments=n_segments, compactness=10.0, start_label=0, enforce_connectivity=False,
+                      **extra)
     labels = labels.reshape(image.shape[:-1])
     return _compact(labels)
 
@@ -200,10 +205,9 @@ def segment_labels(info, z, segments, n_segments=50, grid=8):
         return [compact] * n
     if labels.shape == (n,) + shape:
         return [_compact(labels[i]) for i in range(n)]
-    one = "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
     raise InvalidInputError(
-        f"segments as an array must hold one integer label per {what}: shape {one} for every example, "
-        f"or ({n}, {one[1:]} with one map per example; got shape {labels.shape}"
+        f"segments as an array must hold one integer label per {what}: shape {tuple(shape)} for every "
+        f"example, or {(n,) + tuple(shape)} with one map per example; got shape {labels.shape}"
     )
 
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..core.options import FloatOption, IntOption, SeedOption
+from ..core.options import FloatOption, IntOption, SeedOption, resolve
 from .base import Attribution, sum_rows
 from .perturbation import masked_passes
 
@@ -106,7 +106,7 @@ class RISE(Attribution):
 
     def masks_for(self, x_shape, options=None) -> RiseMasks:
         """The masks a call with ``options`` (a dict; defaults otherwise) uses on a batch of shape ``x_shape``."""
-        opts = {**self.options, **(options or {})}
+        opts = resolve(self.option_table, dict(options or {}), self.name)
         shape = self.info.map_shape(tuple(x_shape))[1:]
         return rise_masks(shape, opts["masks"], opts["cells"], opts["p"], opts["seed"])
 

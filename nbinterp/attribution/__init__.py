@@ -35,7 +35,10 @@ from .cam import CAM, GradCAM, GradCAMPlusPlus
 from .gradients import Gradient, GradientXInput, InteriorGradients
 from .guided import Deconvnet, GuidedBackprop
 from .integrated import IntegratedGradients
+from .kernel_shap import KernelSHAP
+from .lime import LIME
 from .occlusion import Occlusion
+from .rise import RISE
 from .smoothgrad import SmoothGrad, SquareGrad, VarGrad
 
 __all__ = [
@@ -50,7 +53,10 @@ __all__ = [
     "GuidedBackprop",
     "IntegratedGradients",
     "InteriorGradients",
+    "KernelSHAP",
+    "LIME",
     "Occlusion",
+    "RISE",
     "SmoothGrad",
     "SquareGrad",
     "VarGrad",
@@ -76,6 +82,9 @@ METHODS = {
         GradCAM,
         GradCAMPlusPlus,
         Occlusion,
+        KernelSHAP,
+        LIME,
+        RISE,
     )
 }
 

@@ -163,3 +163,30 @@ def test_rgb_kernel_tiles_read_out_their_three_weights():
     cell = kernel.image.shape[0] // 3
     np.testing.assert_allclose(canvas.readout_at(2 * cell, 0)[3], weights[0, 2, :, 1], rtol=2e-3, atol=1e-6)
     canvas.close()
+
+
+def test_reconstructions_of_a_colour_input_are_drawn_per_channel_and_read_out_three_values():
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((10, 10, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c1")(inp)
+    x = keras.layers.Conv2D(3, 3, activation="relu", name="c2")(x)
+    model = keras.Model(inp, x)
+    data = np.random.default_rng(2).random((5, 10, 10, 3)).astype(np.float32)
+    result = top_activations(model, "c2", 1, data, k=3)
+    recons = [reconstruct(model, "c2", 1, im, position=pos) for im, pos in zip(result.images, result.positions)]
+    pictures = views.top_images_view(result, recons)
+    legend = pictures["reconstructions"].legend
+    assert legend.cmap == "gray" and legend.signed and legend.relative and "R, G, B" in legend.note
+    assert pictures["images"].legend is None  # a colour image is its own key; its readout gives R, G, B
+    canvas = on_canvas(pictures["reconstructions"])
+    top_, left, bottom, right = result.boxes[0]
+    zoom = -(-56 // max(bottom - top_, right - left))
+    x0, y0 = pictures["reconstructions"].regions[0]["x"], pictures["reconstructions"].regions[0]["y"]
+    name, col, row, value = canvas.readout_at(x0 + zoom + 1, y0 + 2 * zoom + 1)
+    assert (col, row) == (1, 2) and len(value) == 3
+    np.testing.assert_allclose(value, recons[0][top_ + 2, left + 1], rtol=2e-3, atol=1e-6)
+    canvas.close()
+    canvas = on_canvas(pictures["images"])
+    x0, y0 = pictures["images"].regions[1]["x"], pictures["images"].regions[1]["y"]
+    np.testing.assert_allclose(canvas.readout_at(x0 + 3 * 6, y0 + 4 * 6)[3], result.images[1][4, 3], rtol=2e-3)
+    canvas.close()

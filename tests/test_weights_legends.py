@@ -166,6 +166,18 @@ def test_history_view_exports_carry_the_legends(history):
     view.close()
 
 
+def test_history_view_without_convolutions_says_there_is_nothing_to_export():
+    from nbinterp.render.export import EmptyExportError
+    from nbinterp.weights import WeightHistory
+
+    inp = keras.Input((4,))
+    model = keras.Model(inp, keras.layers.Dense(2)(inp))
+    view = WeightHistory.from_models([model, model]).show()
+    with pytest.raises(EmptyExportError, match="no convolution layer"):
+        view.export_png()
+    view.close()
+
+
 def test_canvas_readout_with_parts_checks_its_shape():
     canvas = ImageCanvas(np.zeros((2, 2, 3), np.uint8))
     values = np.array([[[0.5, -0.25, 1e-3]]], np.float32)

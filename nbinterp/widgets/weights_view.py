@@ -348,8 +348,10 @@ class WeightHistoryView(widgets.VBox):
     def pictures(self) -> list:
         """The filter pictures (``From``, ``To``, difference) with their captions and
         legends, as :class:`~nbinterp.render.export.ExportPicture` objects."""
-        from ..render.export import ExportPicture
+        from ..render.export import EmptyExportError, ExportPicture
 
+        if self.filter_layer is None:
+            raise EmptyExportError("nothing to export: this model has no convolution layer, so this view draws no filters")
         return [ExportPicture(bank.image, canvas.label, legend.as_dict())
                 for canvas, bank, legend in zip(self.filter_canvases, self.filter_banks, self.filter_legends)]
 

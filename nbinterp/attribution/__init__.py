@@ -35,6 +35,7 @@ from .cam import CAM, GradCAM, GradCAMPlusPlus
 from .gradients import Gradient, GradientXInput, InteriorGradients
 from .guided import Deconvnet, GuidedBackprop
 from .integrated import IntegratedGradients
+from .lrp import LRPAlphaBeta, LRPComposite, LRPEpsilon, LRPGamma
 from .occlusion import Occlusion
 from .smoothgrad import SmoothGrad, SquareGrad, VarGrad
 
@@ -50,6 +51,10 @@ __all__ = [
     "GuidedBackprop",
     "IntegratedGradients",
     "InteriorGradients",
+    "LRPAlphaBeta",
+    "LRPComposite",
+    "LRPEpsilon",
+    "LRPGamma",
     "Occlusion",
     "SmoothGrad",
     "SquareGrad",
@@ -76,6 +81,10 @@ METHODS = {
         GradCAM,
         GradCAMPlusPlus,
         Occlusion,
+        LRPEpsilon,
+        LRPGamma,
+        LRPAlphaBeta,
+        LRPComposite,
     )
 }
 

@@ -25,8 +25,8 @@ The other rules' denominators get a ``1e-6`` stabiliser on the same scale.
 
 Layers, and what they do with relevance:
 
-* Dense, Conv1D/2D/3D, DepthwiseConv1D/2D, SeparableConv1D/2D (as its
-  depthwise and pointwise parts): the layer's rule. A BatchNormalization
+* Dense, Conv1D/2D/3D, DepthwiseConv1D/2D, SeparableConv1D/2D (as the
+  convolution with its effective kernel): the layer's rule. A BatchNormalization
   that alone reads such a layer's (activation-free) output is folded into
   its weights and bias first; any other BatchNormalization is a per-channel
   linear layer (ε-rule with ε -> 0: its gradient).
@@ -134,15 +134,17 @@ def _plain_relu(op):
 
 
 # ---------------------------------------------------------------------------
-# the linear layers, as stages of (apply, kernel, bias)
+# the linear layers, as (apply, kernel, bias)
 
 
 class _Linear:
     """A Dense or convolution layer, with a BatchNormalization folded in.
 
-    :meth:`stages` gives ``[(apply, kernel, bias)]``: ``apply(x, kernel)`` is
-    the layer's linear map without bias, ``bias`` is added after it (None
-    for none). Separable convolutions are two stages (depthwise, pointwise).
+    :meth:`parts` gives ``(apply, kernel, bias)``: ``apply(x, kernel)`` is the
+    layer's linear map without bias, ``bias`` (None for none) is added after
+    it. A separable convolution is the convolution with its effective kernel
+    (``K[..., i, o] = sum_m depthwise[..., i, m] * pointwise[i * M + m, o]``),
+    so that its rule sees the whole linear map rather than two halves.
     """
 
     def __init__(self, step, norm=None, channels_first=False):
@@ -151,33 +153,27 @@ class _Linear:
         self.norm = norm  # the folded BatchNormalization step, or None
         self.channels_first = channels_first
 
-    def _bias_shape(self, rank, channels):
+    def bias_shape(self, rank, channels):
         if isinstance(self.op, _DENSE) or not self.channels_first:
             return (channels,)
         return (channels,) + (1,) * (rank - 2)
 
-    def stages(self, dtype):
+    def parts(self, dtype):
         op = self.op
         cast = lambda v: tf.cast(tf.convert_to_tensor(v), dtype)  # noqa: E731
         if isinstance(op, _DENSE):
-            stages = [(lambda x, k: ops.matmul(x, k), cast(op.kernel))]
-        elif isinstance(op, _SEPARABLE):
-            def depthwise(x, k):
-                return ops.depthwise_conv(x, k, strides=op.strides, padding=op.padding,
-                                          dilation_rate=op.dilation_rate, data_format=op.data_format)
+            def apply(x, k):
+                return ops.matmul(x, k)
 
-            def pointwise(x, k):
-                return ops.conv(x, k, strides=1, padding="valid", data_format=op.data_format)
-
-            stages = [(depthwise, cast(op.depthwise_kernel)), (pointwise, cast(op.pointwise_kernel))]
+            kernel = cast(op.kernel)
         elif isinstance(op, _DEPTHWISE):
-            def depthwise(x, k):
+            def apply(x, k):
                 return ops.depthwise_conv(x, k, strides=op.strides, padding=op.padding,
                                           dilation_rate=op.dilation_rate, data_format=op.data_format)
 
-            stages = [(depthwise, cast(op.kernel))]
+            kernel = cast(op.kernel)
         else:
-            def conv(x, k):
+            def apply(x, k):
                 padding = op.padding
                 if padding == "causal":
                     x = ops.pad(x, op._compute_causal_padding())
@@ -185,13 +181,17 @@ class _Linear:
                 return ops.conv(x, k, strides=list(op.strides), padding=padding,
                                 dilation_rate=op.dilation_rate, data_format=op.data_format)
 
-            stages = [(conv, cast(op.kernel))]
-        *first, (apply, kernel) = stages
+            if isinstance(op, _SEPARABLE):
+                depthwise = cast(op.depthwise_kernel)  # (..., in, M)
+                channels, multiplier = depthwise.shape[-2], depthwise.shape[-1]
+                pointwise = tf.reshape(cast(op.pointwise_kernel), (channels, multiplier, -1))
+                kernel = tf.einsum("...im,imo->...io", depthwise, pointwise)
+            else:
+                kernel = cast(op.kernel)
         bias = cast(op.bias) if getattr(op, "use_bias", False) and op.bias is not None else None
         if self.norm is not None:
             kernel, bias = self._fold(kernel, bias, dtype)
-        out = [(a, k, None) for a, k in first] + [(apply, kernel, bias)]
-        return out, self._bias_shape
+        return apply, kernel, bias
 
     def _fold(self, kernel, bias, dtype):
         bn = self.norm.op
@@ -417,14 +417,11 @@ class _Graph:
         # a Dense / convolution
         linear = self.linear[step.path]
         rule = rules[step.path]
-        stages, bias_shape = linear.stages(x.dtype)
-        nonneg = step.in_keys[0] in self.nonneg
-        for index, (apply, kernel, bias) in enumerate(stages):
-            if bias is not None:
-                bias = tf.reshape(bias, bias_shape(len(x.shape), bias.shape[0]))
-            stage_rule = rule if index == 0 or rule != "zb" else "epsilon"
-            x = _apply_rule(stage_rule, apply, kernel, bias, x, params, beta, nonneg and index == 0,
-                            bounds.get(step.in_keys[0]) if index == 0 else None)
+        apply, kernel, bias = linear.parts(x.dtype)
+        if bias is not None:
+            bias = tf.reshape(bias, linear.bias_shape(len(x.shape), bias.shape[0]))
+        x = _apply_rule(rule, apply, kernel, bias, x, params, beta, step.in_keys[0] in self.nonneg,
+                        bounds.get(step.in_keys[0]))
         pre = x
         if step.path in self.pre_paths:
             values[plan.pre_activation_key(step)] = pre

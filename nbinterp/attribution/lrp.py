@@ -404,7 +404,7 @@ class _Graph:
         x = values[step.in_keys[0]]
         if role == "pass":
             out = _pass_through(x, plan._call_step(step, values, False, None, False))
-            values[step.out_keys[0]] = out
+            values[step.out_keys[0]] = _keep_mask(x, out, step.op)
             if step.in_keys[0] in bounds:
                 key = step.in_keys[0]
                 lo, hi = (_pass_through(b, plan._call_step(step, {key: b}, False, None, False)) for b in bounds[key])
@@ -412,11 +412,12 @@ class _Graph:
             return
         if role == "activation":
             op = step.op
-            values[step.out_keys[0]] = op(x) if _plain_relu(op) else _pass_through(x, op(x))
+            values[step.out_keys[0]] = op(x) if _plain_relu(op) else _keep_mask(x, _pass_through(x, op(x)), op)
             return
         # a Dense / convolution
         linear = self.linear[step.path]
         rule = rules[step.path]
+        source = x
         apply, kernel, bias = linear.parts(x.dtype)
         if bias is not None:
             bias = tf.reshape(bias, linear.bias_shape(len(x.shape), bias.shape[0]))
@@ -436,7 +437,18 @@ class _Graph:
         else:
             out = _pass_through(pre, op.activation(pre))
         target = self.fold_target.get(step.path)
-        values[target if target is not None else step.out_keys[0]] = out
+        values[target if target is not None else step.out_keys[0]] = _keep_mask(source, out, op)
+
+
+def _keep_mask(source, out, op):
+    """Carry a Keras padding mask from a layer's input to the output we computed for it."""
+    mask = getattr(source, "_keras_mask", None)
+    if mask is not None and getattr(op, "supports_masking", False):
+        try:
+            out._keras_mask = mask
+        except AttributeError:  # pragma: no cover - tensor types that refuse attributes
+            pass
+    return out
 
 
 def _raise(error):
@@ -453,7 +465,8 @@ def _rank(plan, key):
 def _scale(z):
     """Root mean square of ``z`` per example (the pre-activation scale), broadcastable to ``z``."""
     axes = list(range(1, len(z.shape)))
-    return tf.sqrt(tf.reduce_mean(tf.square(tf.stop_gradient(z)), axis=axes, keepdims=True))
+    count = tf.cast(tf.reduce_prod(tf.shape(z)[1:]), z.dtype)
+    return tf.math.reduce_euclidean_norm(z, axis=axes, keepdims=True) * tf.math.rsqrt(count)
 
 
 def _ratio(z, d):
@@ -462,14 +475,27 @@ def _ratio(z, d):
     return tf.math.divide_no_nan(z * d, d * d + s * s)
 
 
-def _rescaled(z, zr, factor):
-    """``z`` in the forward pass; ``factor`` times the gradient of ``zr`` in the backward pass."""
-    return tf.stop_gradient(z) + (zr - tf.stop_gradient(zr)) * tf.stop_gradient(factor)
+def _gate(z, parts):
+    """``z`` in the forward pass; in the backward pass the upstream gradient reaches each
+    ``zr`` of ``parts = [(zr, factor)]`` times ``factor()`` (and nothing reaches ``z``).
+
+    The factors are computed in the backward pass only, so a rule adds no
+    element-wise work to the forward pass.
+    """
+
+    @tf.custom_gradient
+    def gate(*inner):
+        def grad(upstream):
+            return [upstream * factor() for _, factor in parts]
+
+        return tf.identity(z), grad
+
+    return gate(*[zr for zr, _ in parts])
 
 
 def _pass_through(x, y):
     """``y = f(x)`` forward; relevance unchanged backward (``R(x) = R(y)``)."""
-    return tf.stop_gradient(y) + (x - tf.stop_gradient(x)) * tf.stop_gradient(tf.math.divide_no_nan(y, x))
+    return _gate(y, [(x, lambda: tf.math.divide_no_nan(y, x))])
 
 
 def _with_bias(y, bias):
@@ -480,16 +506,19 @@ def _apply_rule(rule, apply, kernel, bias, x, params, beta, nonneg, bounds):
     eps, gamma, alpha, beta_value = (tf.cast(params[i], x.dtype) for i in range(4))
     if rule == "epsilon":
         z = _with_bias(apply(x, kernel), bias)
-        sign = tf.where(z >= 0, tf.ones_like(z), -tf.ones_like(z))
-        factor = tf.math.divide_no_nan(z, z + eps * _scale(z) * sign)
-        return _rescaled(z, z, factor)
+
+        def factor():  # z / (z + eps * s * sign(z))
+            size = tf.abs(z)
+            return tf.math.divide_no_nan(size, size + eps * _scale(z))
+
+        return _gate(z, [(z, factor)])
     positive, negative = tf.nn.relu(kernel), tf.minimum(kernel, 0.0)
     bias_pos = None if bias is None else tf.nn.relu(bias)
     bias_neg = None if bias is None else tf.minimum(bias, 0.0)
     if rule == "gamma":
         z = _with_bias(apply(x, kernel), bias)
         zg = _with_bias(apply(x, kernel + gamma * positive), None if bias is None else bias + gamma * bias_pos)
-        return _rescaled(z, zg, _ratio(z, zg))
+        return _gate(z, [(zg, lambda: _ratio(z, zg))])
     if rule == "alpha_beta":
         if nonneg:
             zp = _with_bias(apply(x, positive), bias_pos)
@@ -499,10 +528,10 @@ def _apply_rule(rule, apply, kernel, bias, x, params, beta, nonneg, bounds):
             zp = _with_bias(apply(xp, positive) + apply(xn, negative), bias_pos)
             zn = _with_bias(apply(xp, negative) + apply(xn, positive), bias_neg)
         z = zp + zn
-        out = tf.stop_gradient(z) + alpha * (zp - tf.stop_gradient(zp)) * tf.stop_gradient(_ratio(z, zp))
+        parts = [(zp, lambda: alpha * _ratio(z, zp))]
         if beta:
-            out -= beta_value * (zn - tf.stop_gradient(zn)) * tf.stop_gradient(_ratio(z, zn))
-        return out
+            parts.append((zn, lambda: -beta_value * _ratio(z, zn)))
+        return _gate(z, parts)
     if rule == "zb":
         if bounds is None:  # pragma: no cover - the rules only give zb to layers reading bounded tensors
             raise AssertionError("zB rule on a layer without input bounds")
@@ -510,7 +539,7 @@ def _apply_rule(rule, apply, kernel, bias, x, params, beta, nonneg, bounds):
         zx = apply(x, kernel)
         z = _with_bias(zx, bias)
         zb = zx - apply(lo, positive) - apply(hi, negative)
-        return _rescaled(z, zb, _ratio(z, zb))
+        return _gate(z, [(zb, lambda: _ratio(z, zb))])
     raise ValueError(f"unknown LRP rule {rule!r}")  # pragma: no cover
 
 
@@ -557,13 +586,9 @@ class _LRP(Attribution):
         raise NotImplementedError
 
     def _bounds(self, options, z):
-        """Per-row (low, high) value bounds of the explained input (the zB rule's)."""
-        flat = np.asarray(z, np.float32).reshape(len(z), -1)
-        low = options.get("low")
-        high = options.get("high")
-        low = flat.min(axis=1) if low is None else np.full(len(z), low, np.float32)
-        high = flat.max(axis=1) if high is None else np.full(len(z), high, np.float32)
-        return low.astype(np.float32), high.astype(np.float32)
+        """Per-row (low, high) value bounds of the explained input, for the zB rule (unused here)."""
+        zeros = np.zeros(len(z), np.float32)
+        return zeros, zeros
 
     def _function(self, beta):
         rules = self.rules
@@ -726,6 +751,13 @@ class LRPComposite(_LRP):
         _OptionalFloat("low", None, "input low", "lowest value an input pixel can take (None: the image's minimum)"),
         _OptionalFloat("high", None, "input high", "highest value an input pixel can take (None: the image's maximum)"),
     )
+
+    def _bounds(self, options, z):
+        flat = np.asarray(z, np.float32).reshape(len(z), -1)
+        low, high = options["low"], options["high"]
+        low = flat.min(axis=1) if low is None else np.full(len(z), low, np.float32)
+        high = flat.max(axis=1) if high is None else np.full(len(z), high, np.float32)
+        return low.astype(np.float32), high.astype(np.float32)
 
     def _check(self, options, x):
         low, high = options["low"], options["high"]

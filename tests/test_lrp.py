@@ -385,6 +385,14 @@ def test_unsupported_layers_are_refused_naming_them():
     soft = keras.Model(inp, keras.layers.Dense(3)(x))
     with pytest.raises(MethodNotApplicableError, match="'soft_conv'.*'softmax' activation"):
         attribute(soft, images(1), method="lrp_gamma")
+    # a nested model called twice is one opaque step of the graph
+    block_in = keras.Input((12, 12, 3))
+    block = keras.Model(block_in, keras.layers.Conv2D(3, 3, padding="same")(block_in), name="shared_block")
+    inp = keras.Input((12, 12, 3))
+    x = keras.layers.GlobalAveragePooling2D()(block(block(inp)))
+    twice = keras.Model(inp, keras.layers.Dense(3)(x))
+    with pytest.raises(MethodNotApplicableError, match=r"'shared_block.*' \(Functional\).*nested model"):
+        attribute(twice, images(1), method="lrp_composite")
 
 
 def test_nested_models_are_walked_like_the_flat_model():

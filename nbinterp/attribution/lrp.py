@@ -108,7 +108,7 @@ _ACTIVATION_LAYERS = _layer_types("Activation", "ReLU", "LeakyReLU", "ELU", "PRe
 # element-wise activations relevance passes through; "relu" itself needs no rule (its gradient is one)
 _ELEMENTWISE = frozenset({
     "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "hard_silu", "hard_swish", "mish",
-    "tanh", "sigmoid", "hard_sigmoid", "softplus", "softsign", "celu", "glu", "exponential",
+    "tanh", "sigmoid", "hard_sigmoid", "softplus", "softsign", "celu", "exponential",
 })
 _NON_NEGATIVE = frozenset({"relu", "relu6", "sigmoid", "hard_sigmoid", "softplus", "exponential"})
 _SUPPORTED = (
@@ -284,17 +284,16 @@ class _Graph:
     def _role(self, step, label):
         op = step.op
         if isinstance(op, keras.Model):
-            return _raise(_not_applicable(
-                label, step,
-                "it is a nested model LRP cannot walk (a subclassed model, or one called more than once)"))
+            raise _not_applicable(
+                label, step, "it is a nested model LRP cannot walk (a subclassed model, or one called more than once)")
         if isinstance(op, _TRANSPOSED):
-            return _raise(_not_applicable(label, step))
+            raise _not_applicable(label, step)
         if isinstance(op, _DENSE + _CONVOLUTIONS):
             if getattr(op, "quantization_mode", None):
-                return _raise(_not_applicable(label, step, "quantized layers have no relevance rule"))
+                raise _not_applicable(label, step, "quantized layers have no relevance rule")
             name = activation_name(op)
             if name is not None and name not in _ELEMENTWISE and step.path != self.logit_step:
-                return _raise(_not_applicable(label, step, f"its {name!r} activation is not element-wise"))
+                raise _not_applicable(label, step, f"its {name!r} activation is not element-wise")
             return "linear"
         if isinstance(op, _BATCH_NORM):
             return "norm"
@@ -303,13 +302,13 @@ class _Graph:
         if isinstance(op, _ACTIVATION_LAYERS):
             name = activation_name(op)
             if name is not None and name not in _ELEMENTWISE:
-                return _raise(_not_applicable(label, step, f"its {name!r} activation is not element-wise"))
+                raise _not_applicable(label, step, f"its {name!r} activation is not element-wise")
             return "activation"
         if isinstance(op, _SHAPE_LAYERS):
             return "shape"
         if isinstance(op, _MERGE_LAYERS):
             return "merge"
-        return _raise(_not_applicable(label, step))
+        raise _not_applicable(label, step)
 
     def _analyse_keys(self):
         """Static facts per tensor: which keep the input's bounds (zB), which are never negative."""
@@ -449,10 +448,6 @@ def _keep_mask(source, out, op):
         except AttributeError:  # pragma: no cover - tensor types that refuse attributes
             pass
     return out
-
-
-def _raise(error):
-    raise error
 
 
 def _rank(plan, key):

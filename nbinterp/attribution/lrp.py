@@ -507,22 +507,27 @@ def _apply_rule(rule, apply, kernel, bias, x, params, beta, nonneg, bounds):
             return tf.math.divide_no_nan(size, size + eps * _scale(z))
 
         return _gate(z, [(z, factor)])
-    positive, negative = tf.nn.relu(kernel), tf.minimum(kernel, 0.0)
-    bias_pos = None if bias is None else tf.nn.relu(bias)
-    bias_neg = None if bias is None else tf.minimum(bias, 0.0)
     if rule == "gamma":
+        # rho(w) = w + gamma * max(w, 0) = max(w, (1 + gamma) w): one pass less over the kernel
         z = _with_bias(apply(x, kernel), bias)
-        zg = _with_bias(apply(x, kernel + gamma * positive), None if bias is None else bias + gamma * bias_pos)
+        grow = 1.0 + gamma
+        zg = _with_bias(apply(x, tf.maximum(kernel, grow * kernel)), None if bias is None else tf.maximum(bias, grow * bias))
         return _gate(z, [(zg, lambda: _ratio(z, zg))])
+    positive = tf.nn.relu(kernel)
+    bias_pos = None if bias is None else tf.nn.relu(bias)
     if rule == "alpha_beta":
         if nonneg:
+            # z- = z - z+: the negative kernel is never formed, and with beta = 0 never needed
+            z = _with_bias(apply(x, kernel), bias)
             zp = _with_bias(apply(x, positive), bias_pos)
-            zn = _with_bias(apply(x, negative), bias_neg)
+            zn = z - zp
         else:
+            negative = tf.minimum(kernel, 0.0)
+            bias_neg = None if bias is None else tf.minimum(bias, 0.0)
             xp, xn = tf.nn.relu(x), tf.minimum(x, 0.0)
             zp = _with_bias(apply(xp, positive) + apply(xn, negative), bias_pos)
             zn = _with_bias(apply(xp, negative) + apply(xn, positive), bias_neg)
-        z = zp + zn
+            z = zp + zn
         parts = [(zp, lambda: alpha * _ratio(z, zp))]
         if beta:
             parts.append((zn, lambda: -beta_value * _ratio(z, zn)))
@@ -533,7 +538,7 @@ def _apply_rule(rule, apply, kernel, bias, x, params, beta, nonneg, bounds):
         lo, hi = bounds
         zx = apply(x, kernel)
         z = _with_bias(zx, bias)
-        zb = zx - apply(lo, positive) - apply(hi, negative)
+        zb = zx - apply(lo, positive) - apply(hi, tf.minimum(kernel, 0.0))
         return _gate(z, [(zb, lambda: _ratio(z, zb))])
     raise ValueError(f"unknown LRP rule {rule!r}")  # pragma: no cover
 

@@ -5,6 +5,9 @@ model's own logit (conservation), numpy implementations of the rules on a
 Dense network, and a hand-folded copy of a BatchNormalization model.
 """
 
+import gc
+import weakref
+
 import keras
 import numpy as np
 import pytest
@@ -462,6 +465,18 @@ def test_one_compiled_function_per_method_whatever_the_images_targets_or_options
     assert trace_count("lrp_epsilon") == before
 
 
+def test_weight_updates_are_followed_and_models_are_freed():
+    model = residual_net(seed=17, bias=True)
+    x = images(2, seed=17)
+    first = attribute(model, x, target=0, method="lrp_gamma")
+    model.set_weights([w * 1.5 for w in model.get_weights()])
+    assert not np.allclose(attribute(model, x, target=0, method="lrp_gamma"), first)
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
+
+
 def test_token_models_get_relevance_per_token():
     _seed(16)
     tokens = keras.Input((20,), dtype="int32")
@@ -493,7 +508,7 @@ def test_demo_cnn():
                                attribute(model, x, target=3, method="gradient_x_input"), rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("arch", ["VGG16", "ResNet50"])
+@pytest.mark.parametrize("arch", ["VGG16", pytest.param("ResNet50", marks=pytest.mark.slow)])  # ResNet50: ~25 s
 def test_imagenet_architectures(arch):
     model = getattr(keras.applications, arch)(weights=None, input_shape=(64, 64, 3))
     x = np.random.default_rng(0).uniform(-100, 100, (2, 64, 64, 3)).astype("float32")

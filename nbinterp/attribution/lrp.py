@@ -43,18 +43,25 @@ Layers, and what they do with relevance:
   layer (recurrent, attention, a softmax inside the network, custom layers)
   raises :class:`~nbinterp.errors.MethodNotApplicableError` naming it.
 
-All rules but ``alpha_beta`` and ``zB`` conserve relevance exactly on
-bias-free networks (``sum of the input relevance = target logit``) up to
-their stabilisers; a bias absorbs its share.
+On bias-free networks every rule conserves relevance (the input relevance
+sums to the target logit) up to its stabiliser; αβ with ``beta > 0`` only
+where a neuron has both positive and negative contributions. A bias absorbs
+its share, as does a large ε.
 
 Implementation: every rule is a modified gradient. With relevance at every
 tensor ``t`` defined as ``t * dS/dt`` (``S`` the target logit), a layer
-whose forward output is replaced by
-``stop(z) + (z_rho - stop(z_rho)) * stop(z / z_rho)`` (its own value in the
-forward pass) passes back exactly the rule with modified weights ``rho(w)``
-behind ``z_rho``. So one compiled forward+backward pass per method and
-model computes the relevance of a whole batch, with per-row targets, and
-new images, batch sizes, targets and option values never trace again.
+that outputs its ordinary value ``z`` in the forward pass but passes the
+upstream gradient ``g`` back through ``z_rho`` (the layer with modified
+weights ``rho(w)``) as ``g * z / z_rho`` hands down exactly the rule's
+relevance. The factors live in a custom gradient, computed in the backward
+pass only, so one compiled forward+backward pass per method and model gives
+the relevance of a whole batch, with per-row targets; new images, batch
+sizes, targets and option values never trace again. Costs: LRP-ε that of a
+gradient; γ and αβ one more forward evaluation of each layer (its modified
+copy); zB two more on the first layer only.
+
+Relevance that reaches an input value of exactly 0 through a pass-through
+layer (an offsetting Rescaling, say) is lost there: ``0 * dS/dx`` is 0.
 """
 
 from __future__ import annotations
@@ -460,8 +467,12 @@ def _rank(plan, key):
 def _scale(z):
     """Root mean square of ``z`` per example (the pre-activation scale), broadcastable to ``z``."""
     axes = list(range(1, len(z.shape)))
-    count = tf.cast(tf.reduce_prod(tf.shape(z)[1:]), z.dtype)
-    return tf.math.reduce_euclidean_norm(z, axis=axes, keepdims=True) * tf.math.rsqrt(count)
+    dims = z.shape[1:]
+    if dims.is_fully_defined():
+        count = tf.constant(1.0 / math.sqrt(max(1, dims.num_elements())), z.dtype)
+    else:
+        count = tf.math.rsqrt(tf.cast(tf.reduce_prod(tf.shape(z)[1:]), z.dtype))
+    return tf.math.reduce_euclidean_norm(z, axis=axes, keepdims=True) * count
 
 
 def _ratio(z, d):

@@ -435,8 +435,8 @@ class _Graph:
                 bounds[step.out_keys[0]] = (tf.minimum(lo, hi), tf.maximum(lo, hi))
             return
         if role == "activation":
-            op = step.op
-            values[step.out_keys[0]] = op(x) if _plain_relu(op) else _keep_mask(x, _pass_through(x, op(x)), op)
+            y = plan._call_step(step, values, False, None, False)
+            values[step.out_keys[0]] = y if _plain_relu(step.op) else _keep_mask(x, _pass_through(x, y), step.op)
             return
         # a Dense / convolution
         linear = self.linear[step.path]

@@ -508,7 +508,7 @@ def test_demo_cnn():
                                attribute(model, x, target=3, method="gradient_x_input"), rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("arch", ["VGG16", pytest.param("ResNet50", marks=pytest.mark.slow)])  # ResNet50: ~25 s
+@pytest.mark.parametrize("arch", ["VGG16", "ResNet50"])
 def test_imagenet_architectures(arch):
     model = getattr(keras.applications, arch)(weights=None, input_shape=(64, 64, 3))
     x = np.random.default_rng(0).uniform(-100, 100, (2, 64, 64, 3)).astype("float32")

@@ -477,6 +477,25 @@ def test_weight_updates_are_followed_and_models_are_freed():
     assert ref() is None
 
 
+def test_other_inputs_branches_are_constants_whatever_their_layers():
+    _seed(18)
+    image, series = keras.Input((12, 12, 3), name="image"), keras.Input((6, 2), name="series")
+    a = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(5, 3, activation="relu", use_bias=False)(image))
+    b = keras.layers.LSTM(3, name="lstm")(series)
+    out = keras.layers.Dense(3, use_bias=False)(keras.layers.Concatenate()([a, b]))
+    model = keras.Model([image, series], out)
+    x = [images(2, seed=18), np.random.default_rng(18).normal(size=(2, 6, 2)).astype("float32")]
+    maps = attribute(model, x, target=[0, 2], input="image", method="lrp_epsilon", epsilon=0.0)
+    tensors = [tf.convert_to_tensor(v) for v in x]
+    with tf.GradientTape() as tape:
+        tape.watch(tensors[0])
+        score = tf.reduce_sum(tf.gather(model(tensors), [[0], [2]], batch_dims=1))
+    expected = (x[0] * tape.gradient(score, tensors[0]).numpy()).sum(axis=-1)
+    np.testing.assert_allclose(maps, expected, rtol=1e-4, atol=1e-6)
+    with pytest.raises(MethodNotApplicableError, match="'lstm' \\(LSTM\\)"):
+        attribute(model, x, input="series", method="lrp_epsilon")
+
+
 def test_token_models_get_relevance_per_token():
     _seed(16)
     tokens = keras.Input((20,), dtype="int32")

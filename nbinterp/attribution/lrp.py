@@ -39,6 +39,8 @@ Layers, and what they do with relevance:
   connections): in proportion to each branch's contribution; Concatenate:
   split back to the parts; Flatten, Reshape, Permute, Dropout-family,
   zero padding and cropping: unchanged.
+* Layers that do not depend on the explained input (another input's
+  branch) run as they are: relevance reaching them stays there.
 * Nested Sequential/Functional models are walked layer by layer. Any other
   layer (recurrent, attention, a softmax inside the network, custom layers)
   raises :class:`~nbinterp.errors.MethodNotApplicableError` naming it.
@@ -256,13 +258,18 @@ class _Graph:
             for key in step.in_keys:
                 consumers[key] = consumers.get(key, 0) + 1
                 readers.setdefault(key, []).append(step)
+        # steps that do not depend on the explained input (other inputs' branches) are constants
+        live = {self.start}
+        for step in self.selected:
+            if any(k in live for k in step.in_keys):
+                live.update(step.out_keys)
         self.roles = {}
         self.linear = {}
         folded = {}
         for step in self.selected:
             if step.alias:
                 continue
-            self.roles[step.path] = self._role(step, label)
+            self.roles[step.path] = self._role(step, label) if any(k in live for k in step.in_keys) else "constant"
         # BatchNormalization folded into the Dense/convolution whose output it alone reads
         for step in self.selected:
             if step.alias or self.roles[step.path] != "norm" or len(step.in_keys) != 1:
@@ -416,6 +423,11 @@ class _Graph:
         role = self.roles[step.path]
         plan = self.plan
         if role == "folded":  # computed with its Dense/convolution
+            return
+        if role == "constant":
+            outputs = plan._call_step(step, values, False, None, False)
+            for key, value in zip(step.out_keys, keras.tree.flatten(outputs)):
+                values[key] = value
             return
         if role in ("shape", "merge", "norm"):
             out = plan._call_step(step, values, False, None, False)

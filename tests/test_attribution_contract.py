@@ -279,7 +279,7 @@ def test_methods_registry_describes_labels_and_options():
     assert set(METHODS) == {
         "gradient", "gradient_x_input", "smoothgrad", "vargrad", "squaregrad", "integrated_gradients",
         "interior_gradients", "cam", "gradcam", "gradcam_plus_plus", "occlusion", "guided_backprop", "deconvnet",
-        "kernel_shap", "lime", "rise",
+        "kernel_shap", "lime", "rise", "lrp_epsilon", "lrp_gamma", "lrp_alpha_beta", "lrp_composite",
     }
     assert METHODS["smoothgrad"].options == {"samples": 50, "noise": 0.2, "seed": 0}
     assert METHODS["integrated_gradients"].options == {"baseline": 0.0, "steps": 50}

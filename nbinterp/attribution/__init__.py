@@ -37,6 +37,7 @@ from .guided import Deconvnet, GuidedBackprop
 from .integrated import IntegratedGradients
 from .kernel_shap import KernelSHAP
 from .lime import LIME
+from .lrp import LRPAlphaBeta, LRPComposite, LRPEpsilon, LRPGamma
 from .occlusion import Occlusion
 from .rise import RISE
 from .smoothgrad import SmoothGrad, SquareGrad, VarGrad
@@ -55,6 +56,10 @@ __all__ = [
     "InteriorGradients",
     "KernelSHAP",
     "LIME",
+    "LRPAlphaBeta",
+    "LRPComposite",
+    "LRPEpsilon",
+    "LRPGamma",
     "Occlusion",
     "RISE",
     "SmoothGrad",
@@ -85,6 +90,10 @@ METHODS = {
         KernelSHAP,
         LIME,
         RISE,
+        LRPEpsilon,
+        LRPGamma,
+        LRPAlphaBeta,
+        LRPComposite,
     )
 }
 

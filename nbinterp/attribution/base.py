@@ -70,7 +70,7 @@ def trace_count(method: str | None = None) -> int:
     return sum(compiled.trace_count(kind) for kind in METHODS[method].engines)
 
 
-_ENGINE_KINDS = ("forward", "gradient", "feature_gradient")
+_ENGINE_KINDS = ("forward", "gradient", "feature_gradient", "lrp")
 
 
 # ---------------------------------------------------------------------------

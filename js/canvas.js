@@ -181,6 +181,9 @@ export function decodeFloat16(bits) {
  * each patch stretches a rows x cols array (row-major float16, from `offset`
  * in `values`, each value times `scale`) over a w x h rectangle of image pixels.
  * Returns {name, col, row, value} with value null for a stored NaN (no value).
+ * A patch with `parts` (names of the values of one cell, e.g. ["R", "G", "B"])
+ * stores rows x cols x parts.length values; its hit also has `parts`, and
+ * `value` is then an array with one entry (or null) per part.
  * When patches overlap, the last one listed wins (as for regions).
  */
 export function readoutAt(readout, values, x, y) {
@@ -191,11 +194,18 @@ export function readoutAt(readout, values, x, y) {
     if (!(p.w > 0) || !(p.h > 0) || x < p.x || y < p.y || x >= p.x + p.w || y >= p.y + p.h) continue;
     const col = Math.min(p.cols - 1, Math.floor(((x - p.x) * p.cols) / p.w));
     const row = Math.min(p.rows - 1, Math.floor(((y - p.y) * p.rows) / p.h));
-    const at = 2 * (p.offset + row * p.cols + col);
-    if (at + 1 >= bytes.length) return null;
-    const raw = decodeFloat16(bytes[at] | (bytes[at + 1] << 8));
-    const value = Number.isNaN(raw) ? null : raw * (Number(p.scale) || 1);
-    return { name: p.name || "", col, row, value };
+    const parts = Array.isArray(p.parts) && p.parts.length ? p.parts.map(String) : null;
+    const n = parts ? parts.length : 1;
+    const start = 2 * (p.offset + (row * p.cols + col) * n);
+    if (start + 2 * n - 1 >= bytes.length) return null;
+    const cell = [];
+    for (let k = 0; k < n; k++) {
+      const at = start + 2 * k;
+      const raw = decodeFloat16(bytes[at] | (bytes[at + 1] << 8));
+      cell.push(Number.isNaN(raw) ? null : raw * (Number(p.scale) || 1));
+    }
+    if (parts) return { name: p.name || "", col, row, value: cell, parts };
+    return { name: p.name || "", col, row, value: cell[0] };
   }
   return null;
 }
@@ -209,11 +219,17 @@ export function formatValue(value) {
   return value > 0 ? `+${text}` : text.replace("-", "\u2212");
 }
 
-/** The hover line for a readout hit: "channel 3 · activation at (x, y): +0.1234". */
+/**
+ * The hover line for a readout hit: "channel 3 · activation at (x, y): +0.1234",
+ * or with parts "kernel 0 · weight at (1, 2): R +0.1, G −0.2, B +0.3".
+ */
 export function readoutText(hit, what) {
   if (!hit) return "";
   const prefix = hit.name ? `${hit.name} · ` : "";
-  return `${prefix}${what || "value"} at (${hit.col}, ${hit.row}): ${formatValue(hit.value)}`;
+  const value = Array.isArray(hit.value)
+    ? hit.value.map((v, k) => `${(hit.parts && hit.parts[k]) || k} ${formatValue(v)}`).join(", ")
+    : formatValue(hit.value);
+  return `${prefix}${what || "value"} at (${hit.col}, ${hit.row}): ${value}`;
 }
 
 function el(tag, className) {
@@ -455,7 +471,8 @@ function render({ model, el: host }) {
     const readout = readoutText(hit, (model.get("readout") || {}).what);
     const parts = [region && region.title != null ? String(region.title) : "", readout];
     const title = parts.filter(Boolean).join("\n");
-    if (hit) tooltip.dataset.value = hit.value === null ? "" : String(hit.value);
+    if (hit && Array.isArray(hit.value)) tooltip.dataset.value = hit.value.map((v) => (v === null ? "" : String(v))).join(",");
+    else if (hit) tooltip.dataset.value = hit.value === null ? "" : String(hit.value);
     else delete tooltip.dataset.value;
     if (!title) {
       hideTooltip();

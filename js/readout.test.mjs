@@ -79,3 +79,18 @@ test("readoutText and formatValue spell the value with its place", () => {
   assert.equal(readoutText({ name: "", col: 0, row: 3, value: 0.5 }, ""), "value at (0, 3): +0.5");
   assert.equal(readoutText(null, "activation"), "");
 });
+
+test("a patch with parts reads every value of a cell (the R, G, B weights of a colour kernel)", () => {
+  // a 1 x 2 patch of 3 parts: cell 0 = (1, -2, 0.5), cell 1 = (NaN, 0, 2), scale 4
+  const values = halfBytes([0x3c00, 0xc000, 0x3800, 0x7e00, 0x0000, 0x4000]);
+  const readout = {
+    what: "weight",
+    patches: [{ x: 0, y: 0, w: 4, h: 2, rows: 1, cols: 2, offset: 0, scale: 4, name: "kernel 1", parts: ["R", "G", "B"] }],
+  };
+  const first = readoutAt(readout, values, 1, 1);
+  assert.deepEqual(first, { name: "kernel 1", col: 0, row: 0, value: [4, -8, 2], parts: ["R", "G", "B"] });
+  assert.deepEqual(readoutAt(readout, values, 2, 0).value, [null, 0, 8]);
+  assert.equal(readoutText(first, "weight"), "kernel 1 · weight at (0, 0): R +4, G \u22128, B +2");
+  // the stored array too short for all parts of the cell: no hit
+  assert.equal(readoutAt(readout, values.slice(0, 10), 2, 0), null);
+});

@@ -27,7 +27,7 @@ _EXPORTS = {
     "Explorer": "nbinterp.widgets.explorer",
 }
 
-_SUBMODULES = {"demo", "errors", "render", "attribution", "widgets", "weights", "units"}
+_SUBMODULES = {"demo", "errors", "render", "attribution", "widgets", "weights", "units", "metrics"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
 

@@ -34,7 +34,8 @@ class Picture:
     for pictures that are not colour-mapped values, such as input images), and
     ``readout``: the values under the picture for a per-pixel hover readout, as
     ``{"x", "y", "w", "h", "values", "name"}`` patches (``values`` a 2-D array
-    stretched over that rectangle of image pixels)."""
+    stretched over that rectangle of image pixels; 3-D with ``"parts"`` naming
+    the values of each cell, e.g. the R, G, B weights of a colour kernel)."""
 
     image: np.ndarray  # uint8 (H, W) or (H, W, 3)
     regions: list = field(default_factory=list)
@@ -48,18 +49,25 @@ class Picture:
         return self.image.nbytes + sum(np.asarray(p["values"]).nbytes for p in self.readout)
 
 
-def patch(box, values, name=""):
-    """One readout patch: ``values`` (2-D) over the image rectangle ``box = (x, y, w, h)``."""
+def patch(box, values, name="", parts=None):
+    """One readout patch: ``values`` (2-D, or 3-D with ``parts`` naming its last
+    axis) over the image rectangle ``box = (x, y, w, h)``."""
     x, y, w, h = (int(v) for v in box)
     values = np.asarray(values, np.float32)
     if values.ndim == 1:
         values = values[None, :]
-    return {"x": x, "y": y, "w": w, "h": h, "values": values, "name": name}
+    out = {"x": x, "y": y, "w": w, "h": h, "values": values, "name": name}
+    if parts:
+        out["parts"] = list(parts)
+    return out
 
 
-def whole(image, values, name=""):
+def whole(image, values, name="", parts=None):
     """A readout patch covering the whole picture ``image``."""
-    return patch((0, 0, image.shape[1], image.shape[0]), values, name)
+    return patch((0, 0, image.shape[1], image.shape[0]), values, name, parts)
+
+
+RGB = ("R", "G", "B")
 
 
 def _layer_types(*names):
@@ -262,9 +270,7 @@ def filters_grid(ins, layer, input_channel=0):
         {"id": i, "x": x, "y": y, "w": w, "h": h, "title": f"kernel {i}"}
         for i, (x, y, w, h) in enumerate(grid.boxes)
     ]
-    readout = []
-    if grid.mode != "rgb":
-        readout = [patch(box, describe(k)[0], f"kernel {k}") for k, box in enumerate(grid.boxes)]
+    readout = grid.readout()  # the weights of every tile (R, G, B per cell on colour tiles)
     lo, hi = float(np.min(weights)), float(np.max(weights))
     return Picture(grid.image, regions,
                    f"{prefix}{info.name}: {grid.total} kernels of {tuple(weights.shape[:-1])}, "
@@ -294,7 +300,8 @@ def filter_selected(ins, layer, kernel=0, input_channel=0):
     k = check_index(kernel, tiles.shape[0], "kernel")
     values, what = describe(k)
     image = render.upscale_nearest(tiles[k], CELL_PX)
-    readout = [whole(image, values, f"kernel {k}")] if np.ndim(values) == 2 else []
+    rgb = how.get("mode") == "rgb"
+    readout = [whole(image, values, f"kernel {k}", RGB if rgb else None)] if np.ndim(values) == (3 if rgb else 2) else []
     scale = render.filters.symmetric_scale(weights)
     return Picture(image, render.kernel_cells(values, CELL_PX), f"{prefix}{what}; hover a cell for its weight",
                    legend=_weight_legend(scale, how.get("mode", "")), readout=readout)
@@ -438,6 +445,7 @@ def kernel_response_view(ins, layer, kernel, image, input_channel=None, shown_ch
         kern_values = weights[:, :, c, m]
     elif weights.shape[2] == 3 and whole_image:
         kern_values = None
+        kern_readout = weights[:, :, :, kernel]  # R, G, B weights per cell
         kern_tile = render.kernel_tiles(weights, mode="rgb")[kernel]
         kern_legend = _weight_legend(render.filters.symmetric_scale(weights), "rgb")
     else:
@@ -453,7 +461,8 @@ def kernel_response_view(ins, layer, kernel, image, input_channel=None, shown_ch
         "input": Picture(left, [], prefix + left_label, legend=in_legend,
                          readout=[whole(left, in_values)] if in_values is not None else []),
         "kernel": Picture(kern_tile, [], f"kernel {kernel}", legend=kern_legend,
-                          readout=[whole(kern_tile, kern_values)] if kern_values is not None else []),
+                          readout=[whole(kern_tile, kern_values)] if kern_values is not None
+                          else [whole(kern_tile, kern_readout, f"kernel {kernel}", RGB)]),
         "response": Picture(
             right, [],
             f"{what} (before activation): min {response.min():+.3f}, max {response.max():+.3f}; red +, blue −",
@@ -685,21 +694,65 @@ def _tile_regions(boxes, titles):
 PATCH_GROUND = 96  # the grey around receptive-field patches
 
 
-def top_images_view(result, reconstructions):
+def _input_values(array):
+    """(values, parts, cmap, (lo, hi)) of one raw example as :func:`display_image_tile`
+    draws it: the values under its pixels for the readout (``parts`` "R", "G", "B"
+    for a colour image), and for a single-channel picture the palette and the
+    values drawn at its two ends (``cmap`` None for a colour image)."""
+    array = np.asarray(array)
+    if array.ndim == 1 or (array.ndim == 2 and array.shape[-1] > 4 and array.dtype.kind in "iu"):
+        flat = array.reshape(1, -1).astype(np.float32)
+        return flat, None, "viridis", (float(np.nanmin(flat)), float(np.nanmax(flat)))
+    if array.ndim == 3 and array.shape[-1] in (3, 4):
+        return array.astype(np.float32), RGB + ("A",) * (array.shape[-1] == 4), None, None
+    if array.ndim == 3:  # one channel, or the first of several (as drawn)
+        array = array[..., 0]
+    return array.astype(np.float32), None, "gray", render.images.display_range(array)
+
+
+def _tile_legend(what, scales, note=""):
+    """One legend for tiles drawn at ``scales`` = [(cmap, (lo, hi))]: their common
+    range, or a per-tile ("relative") legend when the ranges differ; None for colour pictures."""
+    if not scales or any(cmap is None for cmap, _ in scales):
+        return None
+    cmap, (lo, hi) = scales[0]
+    if all(scale == scales[0] for scale in scales):
+        return Legend(what, lo, hi, cmap, False, note)
+    lows, highs = [r[0] for _, r in scales], [r[1] for _, r in scales]
+    extra = "per-tile scale: each tile spans its own range"
+    return Legend(what, min(lows), max(highs), cmap, False, f"{note}; {extra}" if note else extra, relative=True)
+
+
+def _input_readout(tiles, boxes, examples, names):
+    """Readout patches of input tiles (each tile drawn top-left in its box), if they fit the budget."""
+    patches = []
+    for tile, (x, y, _, _), values, name in zip(tiles, boxes, examples, names):
+        values, parts = _input_values(values)[:2]
+        patches.append(patch((x, y, tile.shape[1], tile.shape[0]), values, name, parts))
+    return patches if sum(p["values"].size for p in patches) <= READOUT_MAX_VALUES else []
+
+
+def top_images_view(result, reconstructions, method="deconvnet"):
     """Pictures for a TopActivations result: the images (receptive field outlined in
     the patches), their receptive-field patches, and the reconstructions
-    (projections of the unit back to pixels, grey = 0)."""
+    (projections of the unit back to pixels by ``method``; signed, so drawn on the
+    diverging palette at each tile's own ``±max|r|``, white = 0, or for colour
+    inputs as a colour per channel, mid-grey = 0). Each picture has a per-pixel
+    readout of its values (the raw input, the reconstruction)."""
     if len(result) == 0:
         raise NotSupportedError("no examples to rank")
     titles = [f"example {int(i)}: score {float(s):+.3f}" for i, s in zip(result.indices, result.scores)]
+    names = [f"example {int(i)}" for i in result.indices]
     images = np.stack([_as_rgb(display_image_tile(im)) for im in result.images])
     images = np.stack([_enlarge(t, 56) for t in images])
     grid = render.mosaic(images, cols=3, pad=2)
     # patches are often all stroke or all background: on a grey ground, so white ones still show
-    enlarged = [_enlarge(_as_rgb(display_image_tile(p)), 56) for p in result.patches]
-    patches = render.mosaic(_pad_to(enlarged, fill=PATCH_GROUND), cols=3, pad=2, pad_value=PATCH_GROUND)
-    patch_boxes = [(x, y, t.shape[1], t.shape[0]) for (x, y, _, _), t in zip(patches.boxes, enlarged)]
-    recon_tiles = []
+    patch_list = [_enlarge(_as_rgb(display_image_tile(p)), 56) for p in result.patches]
+    patches = render.mosaic(_pad_to(patch_list, fill=PATCH_GROUND), cols=3, pad=2, pad_value=PATCH_GROUND)
+    patch_boxes = [(x, y, t.shape[1], t.shape[0]) for (x, y, _, _), t in zip(patches.boxes, patch_list)]
+    input_legend = _tile_legend("input value", [_input_values(im)[2:] for im in result.images])
+    patch_legend = _tile_legend("input value", [_input_values(p)[2:] for p in result.patches])
+    recon_tiles, recon_values, bounds, colour = [], [], [], False
     for r, box in zip(reconstructions, result.boxes):
         r = np.asarray(r, np.float32)
         if r.ndim >= 2 and len(box) == 4:  # the same crop as the patch: the unit's receptive field
@@ -707,20 +760,36 @@ def top_images_view(result, reconstructions):
             r = r[top:bottom, left:right]
         elif len(box) == 2:
             r = r[int(box[0]):int(box[1])]
-        field = r if r.ndim == 2 else (r[..., 0] if r.shape[-1] == 1 else r)
-        unit = render.to_unit(field, symmetric=True)  # each tile at its own ±max|r|
-        tile = np.round(unit * 255).astype(np.uint8)
+        if r.ndim == 1:
+            r = r[None, :]
+        elif r.ndim == 3 and r.shape[-1] != 3:  # one channel, or several summed
+            r = r.sum(axis=-1)
+        colour = r.ndim == 3
+        bound = render.filters.symmetric_scale(r)  # each tile at its own ±max|r|
+        bounds.append(bound)
+        if colour:
+            tile = np.round(render.to_unit(np.nan_to_num(r), vmax=bound, symmetric=True) * 255).astype(np.uint8)
+        else:
+            tile = Legend("", -bound, bound, DIVERGING_CMAP, True).colorize(r)
         recon_tiles.append(_enlarge(_as_rgb(tile), 56))
+        recon_values.append(r)
     recons = render.mosaic(_pad_to(recon_tiles), cols=3, pad=2)
+    recon_readout = [patch((x, y, t.shape[1], t.shape[0]), v, name, RGB if colour else None)
+                     for t, (x, y, _, _), v, name in zip(recon_tiles, recons.boxes, recon_values, names)]
+    note = "per colour channel R, G, B; per-tile scale; mid-grey = 0" if colour else "per-tile scale; white = 0"
+    recon_legend = Legend(f"reconstruction ({method})", -max(bounds), max(bounds), "gray" if colour else DIVERGING_CMAP,
+                          True, note, relative=True)
     what = f"{result.layer}, channel {result.channel}: top {len(result)} of {result.seen} examples"
+    zero = "mid-grey = 0" if colour else "white = 0"
     return {
-        "images": Picture(grid.image, _tile_regions(grid.boxes, titles), what),
+        "images": Picture(grid.image, _tile_regions(grid.boxes, titles), what, legend=input_legend,
+                          readout=_input_readout(images, grid.boxes, result.images, names)),
         "patches": Picture(patches.image, _tile_regions(patch_boxes, titles),
-                           "receptive-field patches of the strongest position (on grey)"),
+                           "receptive-field patches of the strongest position (on grey)",
+                           legend=patch_legend, readout=_input_readout(patch_list, patch_boxes, result.patches, names)),
         "reconstructions": Picture(recons.image, _tile_regions(recons.boxes, titles),
-                                   "deconvnet reconstructions of the same patches (grey = 0)",
-                                   legend=Legend("reconstruction (deconvnet)", -1.0, 1.0, "gray", True,
-                                                 "per-tile scale; mid-grey = 0", relative=True)),
+                                   f"{method} reconstructions of the same patches ({zero})",
+                                   legend=recon_legend, readout=recon_readout),
     }
 
 

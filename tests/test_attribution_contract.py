@@ -108,7 +108,8 @@ CONTRACT_MODELS = {
 
 
 FAST_OPTIONS = {"smoothgrad": {"samples": 4}, "vargrad": {"samples": 4}, "squaregrad": {"samples": 4},
-                "integrated_gradients": {"steps": 8}}
+                "integrated_gradients": {"steps": 8}, "kernel_shap": {"samples": 64}, "lime": {"samples": 64},
+                "rise": {"masks": 100}}
 
 
 @pytest.fixture(scope="module")
@@ -278,6 +279,7 @@ def test_methods_registry_describes_labels_and_options():
     assert set(METHODS) == {
         "gradient", "gradient_x_input", "smoothgrad", "vargrad", "squaregrad", "integrated_gradients",
         "interior_gradients", "cam", "gradcam", "gradcam_plus_plus", "occlusion", "guided_backprop", "deconvnet",
+        "kernel_shap", "lime", "rise", "lrp_epsilon", "lrp_gamma", "lrp_alpha_beta", "lrp_composite",
     }
     assert METHODS["smoothgrad"].options == {"samples": 50, "noise": 0.2, "seed": 0}
     assert METHODS["integrated_gradients"].options == {"baseline": 0.0, "steps": 50}

@@ -35,7 +35,11 @@ from .cam import CAM, GradCAM, GradCAMPlusPlus
 from .gradients import Gradient, GradientXInput, InteriorGradients
 from .guided import Deconvnet, GuidedBackprop
 from .integrated import IntegratedGradients
+from .kernel_shap import KernelSHAP
+from .lime import LIME
+from .lrp import LRPAlphaBeta, LRPComposite, LRPEpsilon, LRPGamma
 from .occlusion import Occlusion
+from .rise import RISE
 from .smoothgrad import SmoothGrad, SquareGrad, VarGrad
 
 __all__ = [
@@ -50,7 +54,14 @@ __all__ = [
     "GuidedBackprop",
     "IntegratedGradients",
     "InteriorGradients",
+    "KernelSHAP",
+    "LIME",
+    "LRPAlphaBeta",
+    "LRPComposite",
+    "LRPEpsilon",
+    "LRPGamma",
     "Occlusion",
+    "RISE",
     "SmoothGrad",
     "SquareGrad",
     "VarGrad",
@@ -76,6 +87,13 @@ METHODS = {
         GradCAM,
         GradCAMPlusPlus,
         Occlusion,
+        KernelSHAP,
+        LIME,
+        RISE,
+        LRPEpsilon,
+        LRPGamma,
+        LRPAlphaBeta,
+        LRPComposite,
     )
 }
 

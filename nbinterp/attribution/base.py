@@ -70,7 +70,7 @@ def trace_count(method: str | None = None) -> int:
     return sum(compiled.trace_count(kind) for kind in METHODS[method].engines)
 
 
-_ENGINE_KINDS = ("forward", "gradient", "feature_gradient")
+_ENGINE_KINDS = ("forward", "gradient", "feature_gradient", "lrp")
 
 
 # ---------------------------------------------------------------------------
@@ -391,6 +391,9 @@ class Attribution:
 
     def __init__(self, model, layer=None, preprocess=None, batch_size=None, input=None, output=None):
         model = resolve_model(model)
+        #: the model explained: held here (the plan and the engines hold it weakly), so a
+        #: method object keeps its model alive for as long as it is used
+        self.model = model
         self.plan = plan_for(model)
         spec = model_spec(self.plan)
         self.input = choose_input(spec, input)

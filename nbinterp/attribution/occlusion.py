@@ -7,6 +7,7 @@ import numpy as np
 from ..core.options import FloatOption, SizeOption
 from ..errors import InvalidInputError
 from .base import Attribution, sum_rows
+from .perturbation import masked_passes
 
 
 def default_patch(size):
@@ -99,30 +100,37 @@ class Occlusion(Attribution):
 
         targets, base = self.top_targets(x, targets, run, share=(0.0, 0.02))
         z = self.embed(np.arange(len(x)))
-        fill = np.asarray(options["fill"], z.dtype)
-        acc = np.zeros((len(x), height, width), np.float32)
+        fill = np.full((len(x),) + (1,) * (z.ndim - 1), options["fill"], z.dtype)
+        items = np.arange(len(x) * per_image)
+        images = items // per_image
+
         order = coarse_first(len(rows), len(cols))  # patch numbers, a coarse cover of the input first
         n_coarse = coarse_count(len(rows), len(cols))
+
+        def occluded(start, end):
+            k = order[items[start:end] % per_image]
+            return row_cover[k // len(cols)][:, :, None] & col_cover[k % len(cols)][:, None, :]  # (B, H, W)
+
+        def keep(start, end):
+            masks = occluded(start, end)
+            return ~(masks if image else masks[:, :, 0])
+
+        acc = np.zeros((len(x), height, width), np.float32)
         done = np.zeros((len(x), height, width), np.float32)  # patches so far over each pixel (previews)
 
         def partial():
             maps = acc / np.maximum(done, 1)
             return maps if image else maps[:, :, 0]
 
-        for start, end in run.chunks(len(x) * per_image, self.batch_size, share=(run.fraction, 1.0)):
-            items = np.arange(start, end)
-            index, k = items // per_image, order[items % per_image]
-            masks = row_cover[k // len(cols)][:, :, None] & col_cover[k % len(cols)][:, None, :]  # (B, H, W)
-            zmask = masks if image else masks[:, :, 0]
-            if info.has_channels:
-                zmask = zmask[:, None] if first else zmask[..., None]
-            rows_z = np.where(zmask, fill, z[index])
-            logits = self.space_logits_at(index, rows_z)
-            drops = base[index] - logits[np.arange(len(index)), targets[index]]
+        for start, end, _, scores in masked_passes(self, z, fill, images, keep, targets, run):
+            index = images[start:end]
+            drops = base[index] - scores
+            masks = occluded(start, end)
             sum_rows(acc, index, masks * drops[:, None, None].astype(np.float32))
             if run.wants_preview:
                 sum_rows(done, index, masks.astype(np.float32))
-                run.preview(partial, force=bool(np.any(items % per_image == n_coarse - 1)))  # a coarse cover done
+                coarse_done = bool(np.any(items[start:end] % per_image == n_coarse - 1))
+                run.preview(partial, force=coarse_done)
         maps = acc / np.maximum(coverage, 1)
         return (maps if image else maps[:, :, 0]), targets
 

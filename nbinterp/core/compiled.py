@@ -113,7 +113,12 @@ def trace_count(kind: str | None = None) -> int:
 
 
 def measure(model, key: tuple, concrete) -> None:
-    """Record the memory estimate of the function under ``key`` from its concrete function."""
+    """Record the memory estimate of the function under ``key`` from its concrete function
+    (once: serialising a large model's graph on every call would cost milliseconds per call)."""
+    with _LOCK:
+        entry = _TABLE.get((_ref(model), key))
+        if entry is None or entry.measured:
+            return
     try:
         size = int(concrete.graph.as_graph_def().ByteSize()) * _MEMORY_PER_GRAPH_BYTE
     except Exception:  # graphs that cannot be serialised: count nothing rather than fail

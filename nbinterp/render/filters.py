@@ -15,6 +15,11 @@ every tile of a bank shares it; pass the same ``scale`` to two banks to make
 them comparable. NaN weights are drawn as 0. Tiles are separated by dark grey,
 so white (zero) tiles keep their edges.
 
+Every bank also carries the weights it draws (``KernelBank.values``, one
+array per tile, NaN kept) and their names, so a view can give each tile a
+colour legend (:meth:`KernelBank.legend`) and a per-pixel readout of the true
+weights (:meth:`KernelBank.readout`; three values per cell for colour tiles).
+
 Layouts: Conv2D ``(kh, kw, in, out)``, Conv1D ``(k, in, out)`` (one
 ``in x k`` tile per kernel: input channels as rows, taps as columns; or
 ``1 x k`` strips in ``"slices"`` mode), DepthwiseConv2D ``(kh, kw, in, multiplier)``.
@@ -29,6 +34,7 @@ import numpy as np
 from ..errors import InvalidInputError, check_index
 from .colormap import colorize, to_unit
 from .images import upscale_nearest
+from .legend import Legend
 from .mosaic import mosaic
 
 __all__ = [
@@ -95,24 +101,42 @@ def _resolve_mode(k, mode):
     return mode
 
 
-def _tiles(k, mode, input_channel, scale):
-    """(mode, uint8 tiles) for a float64 kernel."""
+def _tile_values(k, mode, input_channel):
+    """(mode, float tiles, tile names): the weights each tile shows, in tile order."""
     if k.ndim == 3 and mode == "slices":  # Conv1D slices are 1 x k strips
         k = k[np.newaxis]
     mode = _resolve_mode(k, mode)
-    if mode == "conv1d":
-        return mode, diverging_colors(np.transpose(k, (2, 1, 0)), scale)  # (out, in, k)
-    if mode == "rgb":
-        tiles = np.nan_to_num(np.transpose(k, (3, 0, 1, 2)))  # (out, kh, kw, 3)
-        return mode, np.round(to_unit(tiles, vmax=scale, symmetric=True) * 255).astype(np.uint8)
+    if mode == "conv1d":  # (out, in, k)
+        return mode, np.transpose(k, (2, 1, 0)), [f"kernel {i}" for i in range(k.shape[2])]
+    if mode == "rgb":  # (out, kh, kw, 3)
+        return mode, np.transpose(k, (3, 0, 1, 2)), [f"kernel {i}" for i in range(k.shape[3])]
     if mode == "channel":
         c = check_index(input_channel, k.shape[2], "input channel")
-        return mode, diverging_colors(np.transpose(k[:, :, c, :], (2, 0, 1)), scale)  # (out, kh, kw)
+        return mode, np.transpose(k[:, :, c, :], (2, 0, 1)), [f"kernel {i}, input channel {c}" for i in range(k.shape[3])]
     # "slices" and "depthwise": every (kernel, input channel) slice, kernel-major for
     # Conv2D, (input channel, multiplier)-major for a depthwise kernel
     order = (3, 2, 0, 1) if mode == "slices" else (2, 3, 0, 1)
     tiles = np.transpose(k, order).reshape(-1, k.shape[0], k.shape[1])
-    return mode, diverging_colors(tiles, scale)
+    outer, inner = k.shape[order[0]], k.shape[order[1]]
+    if mode == "slices":
+        names = [f"kernel {i}, input channel {j}" for i in range(outer) for j in range(inner)]
+    else:
+        names = [f"depthwise kernel {i * inner + j} (input channel {i}, multiplier {j})"
+                 for i in range(outer) for j in range(inner)]
+    return mode, tiles, names
+
+
+def _colour_tiles(values, mode, scale):
+    """uint8 tiles of float tiles drawn at ``±scale``."""
+    if mode == "rgb":
+        return np.round(to_unit(np.nan_to_num(values), vmax=scale, symmetric=True) * 255).astype(np.uint8)
+    return diverging_colors(values, scale)
+
+
+def _tiles(k, mode, input_channel, scale):
+    """(mode, uint8 tiles) for a float64 kernel."""
+    mode, values, _ = _tile_values(k, mode, input_channel)
+    return mode, _colour_tiles(values, mode, scale)
 
 
 def kernel_tiles(kernels, mode: str = "auto", input_channel: int = 0, scale: float | None = None) -> np.ndarray:
@@ -146,11 +170,33 @@ class KernelBank:
     shown: int  # tiles drawn
     total: int  # tiles the bank has (shown < total when capped by max_tiles)
     mode: str  # "rgb", "channel", "slices", "depthwise" or "conv1d"
+    values: np.ndarray | None = None  # float32 weights of the shown tiles, (shown, h, w) or (shown, h, w, 3) for "rgb"
+    names: tuple = ()  # what each shown tile is ("kernel 3, input channel 1")
 
     @property
     def rgb(self) -> bool:
         """True when each tile is one kernel's colour picture over an RGB input."""
         return self.mode == "rgb"
+
+    def legend(self, what: str = "weight", note: str = "") -> Legend:
+        """The colour legend of this bank: ``±scale`` on the diverging palette
+        (white = 0), or for colour tiles on a grey ramp per colour channel
+        (mid-grey = 0); ``note`` is added to the legend's note."""
+        if self.rgb:
+            base = "per colour channel R, G, B; mid-grey = 0"
+            return Legend(what, -self.scale, self.scale, "gray", True, f"{base}; {note}" if note else base)
+        base = "white = 0"
+        return Legend(what, -self.scale, self.scale, DIVERGING_CMAP, True, f"{note}; {base}" if note else base)
+
+    def readout(self) -> list[dict]:
+        """Per-pixel readout patches of the shown tiles (``{"x", "y", "w", "h",
+        "values", "name"}``, with ``"parts": ["R", "G", "B"]`` for colour tiles),
+        for :meth:`nbinterp.widgets.canvas.ImageCanvas.set_readout`."""
+        if self.values is None:
+            return []
+        parts = {"parts": ["R", "G", "B"]} if self.rgb else {}
+        return [{"x": x, "y": y, "w": w, "h": h, "values": values, "name": name, **parts}
+                for (x, y, w, h), values, name in zip(self.boxes, self.values, self.names)]
 
 
 def kernel_bank(
@@ -172,11 +218,12 @@ def kernel_bank(
     """
     k = _kernel_array(kernels)
     scale = _valid_scale(symmetric_scale(k) if scale is None else scale)
-    mode, tiles = _tiles(k, mode, input_channel, scale)
+    mode, values, names = _tile_values(k, mode, input_channel)
     n_in = k.shape[-2]
-    total = len(tiles)
+    total = len(values)
     if max_tiles is not None:
-        tiles = tiles[: max(1, int(max_tiles))]
+        values, names = values[: max(1, int(max_tiles))], names[: max(1, int(max_tiles))]
+    tiles = _colour_tiles(values, mode, scale)
     h, w = tiles.shape[1:3]
     zoom = max(1, -(-int(min_tile_px) // max(h, w)))
     columns = n_in if mode == "slices" and 2 <= n_in <= 16 else None
@@ -191,6 +238,8 @@ def kernel_bank(
         shown=len(tiles),
         total=total,
         mode=mode,
+        values=values.astype(np.float32),
+        names=tuple(names),
     )
 
 

@@ -23,12 +23,27 @@ def display_image(image):
     if array.dtype == np.uint8:
         return np.ascontiguousarray(array)
     array = array.astype(np.float32)
-    lo, hi = float(np.nanmin(array)), float(np.nanmax(array))
-    if lo >= 0 and hi <= 1:
+    lo, hi = display_range(array)
+    if (lo, hi) == (0.0, 1.0):
         array = array * 255
-    elif not (lo >= 0 and hi <= 255):
+    elif (lo, hi) != (0.0, 255.0):
         array = (array - lo) / (hi - lo or 1.0) * 255
     return np.clip(np.round(np.nan_to_num(array)), 0, 255).astype(np.uint8)
+
+
+def display_range(image) -> tuple[float, float]:
+    """The values :func:`display_image` draws as black and as white: (0, 255) for
+    uint8 or values within [0, 255], (0, 1) for values within [0, 1], else the
+    array's own (min, max). Read over the whole array, as display_image does."""
+    array = np.asarray(image)
+    if array.dtype == np.uint8:
+        return 0.0, 255.0
+    lo, hi = float(np.nanmin(array)), float(np.nanmax(array))
+    if lo >= 0 and hi <= 1:
+        return 0.0, 1.0
+    if lo >= 0 and hi <= 255:
+        return 0.0, 255.0
+    return lo, hi
 
 
 def resize(image, size, smooth=True):

@@ -68,7 +68,10 @@ class ImageCanvas(anywidget.AnyWidget):
       value divided by the patch's power-of-two ``scale`` so that float16 keeps
       three significant digits at any magnitude; NaN = no value) and
       ``"what"``, the quantity's name. Hovering shows "what at (x, y): value"
-      with ``(x, y)`` the column and row inside that array.
+      with ``(x, y)`` the column and row inside that array. A patch of several
+      values per cell (the R, G, B weights of a colour kernel) also has
+      ``"parts"``, their names: its array is ``rows x cols x len(parts)`` and
+      the hover shows "R +0.1, G −0.2, B +0.3".
 
     Use :meth:`set_image`, :meth:`set_legend` and :meth:`set_readout` rather
     than assigning those traits by hand.
@@ -135,20 +138,30 @@ class ImageCanvas(anywidget.AnyWidget):
 
     def set_readout(self, patches, what: str = "value") -> "ImageCanvas":
         """Set the hover readout: ``patches`` as in :class:`nbinterp.views.Picture`
-        (``{"x", "y", "w", "h", "values", "name"}``, ``values`` 2-D); empty for none."""
+        (``{"x", "y", "w", "h", "values", "name"}``, ``values`` 2-D, or 3-D
+        ``(rows, cols, len(parts))`` with ``"parts"`` naming the values of a
+        cell, e.g. ``["R", "G", "B"]``); empty for none."""
         meta, parts, offset = [], [], 0
         for p in patches or ():
             values = np.asarray(p["values"], np.float32)
+            names = [str(n) for n in p.get("parts") or ()]
             if values.ndim == 1:
                 values = values[None, :]
-            if values.ndim != 2 or values.size == 0:
-                raise ValueError(f"readout values must be a non-empty 2-D array, got shape {values.shape}")
+            if names and (values.ndim != 3 or values.shape[2] != len(names)):
+                raise ValueError(f"readout parts {names} need values of shape (rows, cols, {len(names)}), "
+                                 f"got {values.shape}")
+            if values.ndim != (3 if names else 2) or values.size == 0:
+                raise ValueError("readout values must be a non-empty 2-D array (3-D with parts), "
+                                 f"got shape {values.shape}")
             finite = np.abs(values[np.isfinite(values)])
             top = float(finite.max()) if finite.size else 0.0
             scale = float(2.0 ** np.ceil(np.log2(top))) if top > 0 else 1.0  # a power of 2: exact
-            meta.append({"x": int(p["x"]), "y": int(p["y"]), "w": int(p["w"]), "h": int(p["h"]),
-                         "rows": int(values.shape[0]), "cols": int(values.shape[1]), "offset": offset,
-                         "scale": scale, "name": str(p.get("name", ""))})
+            entry = {"x": int(p["x"]), "y": int(p["y"]), "w": int(p["w"]), "h": int(p["h"]),
+                     "rows": int(values.shape[0]), "cols": int(values.shape[1]), "offset": offset,
+                     "scale": scale, "name": str(p.get("name", ""))}
+            if names:
+                entry["parts"] = names
+            meta.append(entry)
             parts.append((values / scale).astype("<f2").reshape(-1))
             offset += values.size
         with self.hold_sync():
@@ -158,14 +171,18 @@ class ImageCanvas(anywidget.AnyWidget):
 
     def readout_at(self, x: int, y: int):
         """``(name, column, row, value)`` the readout shows at image pixel (x, y), or None
-        (the same lookup as the browser's, for tests and scripts)."""
+        (the same lookup as the browser's, for tests and scripts). ``value`` is None
+        where there is none, and a tuple (one entry per part) for a patch with parts."""
         for p in reversed(self.readout.get("patches", [])):
             if p["x"] <= x < p["x"] + p["w"] and p["y"] <= y < p["y"] + p["h"]:
                 col = min(p["cols"] - 1, (x - p["x"]) * p["cols"] // p["w"])
                 row = min(p["rows"] - 1, (y - p["y"]) * p["rows"] // p["h"])
                 values = np.frombuffer(self.readout_values, dtype="<f2")
-                value = float(values[p["offset"] + row * p["cols"] + col]) * p["scale"]
-                return (p["name"], col, row, None if np.isnan(value) else value)
+                n = len(p.get("parts") or ()) or 1
+                start = p["offset"] + (row * p["cols"] + col) * n
+                cell = [float(v) * p["scale"] for v in values[start : start + n]]
+                cell = [None if np.isnan(v) else v for v in cell]
+                return (p["name"], col, row, tuple(cell) if p.get("parts") else cell[0])
         return None
 
     @property

@@ -78,7 +78,11 @@ class WeightHistoryView(widgets.VBox):
     * the first convolution layer's filters at two snapshots (``From`` and
       ``To``) and their difference (``filter_canvases``; the pictures are in
       ``filter_banks``). Over an RGB input each filter is one colour tile,
-      otherwise each (filter, input channel) slice is one tile.
+      otherwise each (filter, input channel) slice is one tile. Each picture
+      has its colour legend (``filter_legends``: the two snapshots share one
+      ``±max|w|`` range, the difference has its own) and a per-pixel hover
+      readout of the weights it draws; :meth:`export_png` and :meth:`figure`
+      export the three pictures with their legends.
     """
 
     def __init__(self, history, layer=None, bins="auto", eps: float = DEFAULT_NEAR_ZERO_EPS, filter_tile_px: int = 48):
@@ -191,6 +195,10 @@ class WeightHistoryView(widgets.VBox):
             "Fraction near zero",
             width="50%",
         )
+        self.histogram_key = widgets.Label(
+            "Lines: one per snapshot, coloured from dark purple (first, "
+            f"{history[0].label}) to yellow (last, {history[n - 1].label})." if n > 1 else "One snapshot."
+        )
         self.near_zero_note = widgets.Label(
             f"Near zero: |w| < {eps:g} × the largest |w| of the same values in the same snapshot "
             "(exact zeros always count)."
@@ -201,12 +209,14 @@ class WeightHistoryView(widgets.VBox):
             self.snapshot_slider,
             self.summary_label,
             self.histogram_figure,
+            self.histogram_key,
             widgets.HBox([self.mean_std_figure, self.near_zero_figure], layout=widgets.Layout(width="100%")),
             self.near_zero_note,
         ]
         self.filter_layer = history.first_conv_layer()
         self.filter_canvases = ()
         self.filter_banks = ()
+        self.filter_legends = ()
         if self.filter_layer is not None:
             children.append(self._build_filter_section(snapshot_options))
 
@@ -312,17 +322,53 @@ class WeightHistoryView(widgets.VBox):
             f"At {self.history[b].label}",
             f"Difference ({self.history[b].label} − {self.history[a].label})",
         )
-        for canvas, caption, bank in zip(self.filter_canvases, captions, self.filter_banks):
+        first, second, diff = self.filter_banks
+        self.filter_legends = (
+            first.legend("weight", "scale shared by both snapshots"),
+            second.legend("weight", "scale shared by both snapshots"),
+            diff.legend(f"weight change ({self.history[b].label} − {self.history[a].label})", "its own scale"),
+        )
+        for canvas, caption, bank, legend in zip(self.filter_canvases, captions, self.filter_banks, self.filter_legends):
             with canvas.hold_sync():
                 canvas.set_image(bank.image)
                 canvas.regions = _tile_regions(bank, kernel_a.shape)
                 canvas.label = caption
-        first, _, diff = self.filter_banks
+                canvas.set_legend(legend)
+                canvas.set_readout(bank.readout(), "weight change" if bank is diff else "weight")
         shown = "" if first.shown == first.total else f" (first {first.shown} of {first.total} tiles)"
         self.filter_scale_label.value = (
             f"Filters: full colour at |w| = {first.scale:.3g}; difference: full colour at "
-            f"|Δw| = {diff.scale:.3g}{shown}. Blue negative, white zero, red positive."
+            f"|Δw| = {diff.scale:.3g}{shown}. "
+            + ("Colour tiles: each channel's weight as its colour's strength, mid-grey zero; the difference "
+               "slice by slice, " if first.rgb else "")
+            + "Blue negative, white zero, red positive. Hover a tile for its weights."
         )
+
+    # ------------------------------------------------------------------ export
+    def pictures(self) -> list:
+        """The filter pictures (``From``, ``To``, difference) with their captions and
+        legends, as :class:`~nbinterp.render.export.ExportPicture` objects."""
+        from ..render.export import EmptyExportError, ExportPicture
+
+        if self.filter_layer is None:
+            raise EmptyExportError("nothing to export: this model has no convolution layer, so this view draws no filters")
+        return [ExportPicture(bank.image, canvas.label, legend.as_dict())
+                for canvas, bank, legend in zip(self.filter_canvases, self.filter_banks, self.filter_legends)]
+
+    def _export_title(self):
+        return f"Filters of {self.filter_layer}" if self.filter_layer is not None else "Weights"
+
+    def export_png(self) -> bytes:
+        """PNG bytes of the filter pictures side by side, each with its legend and caption."""
+        from ..render import export
+
+        return export.compose_png(self.pictures(), title=self._export_title(), what="this weight history's filters")
+
+    def figure(self):
+        """A matplotlib Figure of the filter pictures, with their colour bars."""
+        from ..render import export
+
+        return export.figure(self.pictures(), title=self._export_title(), what="this weight history's filters")
 
 
 class WeightComparisonView(widgets.VBox):

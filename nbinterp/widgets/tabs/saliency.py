@@ -19,6 +19,7 @@ from ..canvas import ImageCanvas
 from ..selection import Selection
 from ..updates import Job, Work
 from .base import Tab
+from .faithfulness import FaithfulnessPanel
 
 MAXIMIZE = "maximize"
 HEAT_CACHE_BYTES = 32 * 2**20
@@ -79,16 +80,19 @@ class SaliencyTab(Tab):
         ex = self.explorer
         self.explain_row = W.HBox([ex.explain, ex.position_row, ex.position_col])
         self.explain_row.layout.display = "" if views.is_spatial_output(ex.inspector) else "none"
-        return W.VBox([self.note, self.explain_row, W.HBox([self.overlay, self._chart_holder]), self.tokens])
+        self.faithfulness = FaithfulnessPanel(self)
+        return W.VBox([self.note, self.explain_row, W.HBox([self.overlay, self._chart_holder]), self.tokens,
+                       self.faithfulness.box])
 
     @property
     def canvases(self):
         return (self.overlay,)
 
     def extra_widgets(self):
-        return (self.chart,)
+        return (self.chart,) + self.faithfulness.widgets
 
     def close(self):
+        self.faithfulness.close()
         super().close()
         self.heat_cache.clear()
         self._explained.clear()
@@ -104,6 +108,7 @@ class SaliencyTab(Tab):
         position = "" if selection.output_position is not None else "none"
         for control in (self.explorer.position_row, self.explorer.position_col):
             control.layout.display = position
+        self.faithfulness.follow(selection)
 
     def select_bar(self, index: int) -> None:
         """Explain the class of bar ``index`` (what a click on that bar does)."""

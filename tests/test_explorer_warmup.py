@@ -133,3 +133,20 @@ def test_warm_up_stays_within_the_cache_budget(model, digits):
     assert np.array_equal(tight.tabs_by_title["Activations"].grid.image, roomy.tabs_by_title["Activations"].grid.image)
     roomy.close()
     tight.close()
+
+
+def test_warm_up_leaves_out_methods_that_evaluate_the_model_hundreds_of_times(model, digits):
+    from nbinterp.attribution import METHODS
+
+    ex = nbinterp.Explorer(model, digits.images[:4])
+    ex.tabs.selected_index = 3  # Saliency
+    ex.wait()
+    ex.warm(block=True)
+    before = ex.cache_stats()["attributions"]
+    ex.method.value = "rise"
+    ex.wait()
+    after = ex.cache_stats()["attributions"]
+    assert after["misses"] == before["misses"] + 1  # computed on demand, not ahead
+    assert "⚠" not in ex.status.value
+    assert {name for name, cls in METHODS.items() if not cls.prefetch} == {"occlusion", "kernel_shap", "lime", "rise"}
+    ex.close()

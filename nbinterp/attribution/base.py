@@ -384,6 +384,11 @@ class Attribution:
     #: whether the method computes at a feature map and upsamples (``upsample=False``
     #: keeps the feature map's resolution)
     upsamples: bool = False
+    #: whether a UI may compute this method's map ahead of time, while the user thinks
+    #: (the Explorer's warm-up): True where a map costs a few passes through the model;
+    #: methods that evaluate the model hundreds of times per map say False, as their
+    #: compiled part (the forward engine) is shared and warm already
+    prefetch: bool = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -131,6 +131,7 @@ class KernelSHAP(Attribution):
     """
 
     name = "kernel_shap"
+    prefetch = False
     label = "KernelSHAP"
     engines = ("forward",)
     option_table = (

@@ -69,6 +69,7 @@ class LIME(Attribution):
     """
 
     name = "lime"
+    prefetch = False
     label = "LIME"
     engines = ("forward",)
     option_table = (

@@ -248,7 +248,7 @@ class _Graph:
             self.start = plan.input_keys[info.input]
             fed = ()
         self.logit_key = info.logit_key
-        self.selected, self.pre_paths = plan._plan_for((self.logit_key,), fed)
+        self.selected, self.pre_paths = plan.steps_for((self.logit_key,), fed)
         self.logit_step = None
         if isinstance(self.logit_key, tuple) and self.logit_key and self.logit_key[0] == "pre":
             self.logit_step = self.logit_key[1]
@@ -274,7 +274,7 @@ class _Graph:
         for step in self.selected:
             if step.alias or self.roles[step.path] != "norm" or len(step.in_keys) != 1:
                 continue
-            source = plan._producer.get(step.in_keys[0])
+            source = plan.direct_producer(step.in_keys[0])
             if source is None or source.alias or self.roles.get(source.path) != "linear":
                 continue
             key = source.out_keys[0]
@@ -425,29 +425,29 @@ class _Graph:
         if role == "folded":  # computed with its Dense/convolution
             return
         if role == "constant":
-            outputs = plan._call_step(step, values, False, None, False)
+            outputs = plan.call_step(step, values, False, None, False)
             for key, value in zip(step.out_keys, keras.tree.flatten(outputs)):
                 values[key] = value
             return
         if role in ("shape", "merge", "norm"):
-            out = plan._call_step(step, values, False, None, False)
+            out = plan.call_step(step, values, False, None, False)
             values[step.out_keys[0]] = out
             key = step.in_keys[0] if len(step.in_keys) == 1 else None
             if role == "shape" and key in bounds:
                 lo, hi = bounds[key]
-                bounds[step.out_keys[0]] = tuple(plan._call_step(step, {key: b}, False, None, False) for b in (lo, hi))
+                bounds[step.out_keys[0]] = tuple(plan.call_step(step, {key: b}, False, None, False) for b in (lo, hi))
             return
         x = values[step.in_keys[0]]
         if role == "pass":
-            out = _pass_through(x, plan._call_step(step, values, False, None, False))
+            out = _pass_through(x, plan.call_step(step, values, False, None, False))
             values[step.out_keys[0]] = _keep_mask(x, out, step.op)
             if step.in_keys[0] in bounds:
                 key = step.in_keys[0]
-                lo, hi = (_pass_through(b, plan._call_step(step, {key: b}, False, None, False)) for b in bounds[key])
+                lo, hi = (_pass_through(b, plan.call_step(step, {key: b}, False, None, False)) for b in bounds[key])
                 bounds[step.out_keys[0]] = (tf.minimum(lo, hi), tf.maximum(lo, hi))
             return
         if role == "activation":
-            y = plan._call_step(step, values, False, None, False)
+            y = plan.call_step(step, values, False, None, False)
             values[step.out_keys[0]] = y if _plain_relu(step.op) else _keep_mask(x, _pass_through(x, y), step.op)
             return
         # a Dense / convolution

@@ -53,6 +53,7 @@ class Occlusion(Attribution):
     """
 
     name = "occlusion"
+    prefetch = False
     label = "Occlusion"
     sign = "signed"
     channel_reduction = False

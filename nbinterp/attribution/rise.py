@@ -94,6 +94,7 @@ class RISE(Attribution):
     """
 
     name = "rise"
+    prefetch = False
     label = "RISE"
     engines = ("forward",)
     option_table = (

@@ -384,6 +384,10 @@ class GraphPlan:
             )
         raise UnknownLayerError(name, self.paths)
 
+    def direct_producer(self, key):
+        """The step whose output is ``key``, alias steps included (None for model inputs)."""
+        return self._producer.get(key)
+
     def producer(self, key):
         """The non-alias step whose output is ``key`` (following aliases)."""
         seen = 0
@@ -434,7 +438,9 @@ class GraphPlan:
         return key
 
     # ------------------------------------------------------------------ run
-    def _plan_for(self, want, fed=()):
+    def steps_for(self, want, fed=()):
+        """The steps that compute keys ``want`` (in order) when keys ``fed`` are given, and the
+        paths whose pre-activation is wanted: ``(steps, pre_paths)``, cached per request."""
         want = tuple(want)
         fed = frozenset(fed)
         cached = self._pruned_cache.get((want, fed))
@@ -478,19 +484,21 @@ class GraphPlan:
         if not isinstance(inputs, (list, tuple)):
             inputs = [inputs]
         feeds = dict(feeds or {})
-        selected, pre_paths = self._plan_for(want, feeds.keys())
+        selected, pre_paths = self.steps_for(want, feeds.keys())
         values = dict(zip(self.input_keys, inputs))
         values.update(feeds)
         for step in selected:
             if step.alias:
                 values[step.out_keys[0]] = values[step.in_keys[0]]
                 continue
-            outputs = self._call_step(step, values, step.path in pre_paths, activation_override, training)
+            outputs = self.call_step(step, values, step.path in pre_paths, activation_override, training)
             for key, value in zip(step.out_keys, tree.flatten(outputs)):
                 values[key] = value
         return [values[k] for k in want]
 
-    def _call_step(self, step, values, keep_pre, activation_override, training):
+    def call_step(self, step, values, keep_pre=False, activation_override=None, training=False):
+        """Call one step on the tensors in ``values`` (keyed as the plan keys them); with
+        ``keep_pre`` its pre-activation is stored in ``values`` too. Returns its outputs."""
         op = step.op
         if step.node is not None:
             args, kwargs = step.node.arguments.fill_in(values)

@@ -272,7 +272,7 @@ class Inspector:
         """The key of the tensor behind ``key``, through the aliases nested models add."""
         plan = self.plan
         while True:
-            step = plan._producer.get(key)
+            step = plan.direct_producer(key)
             if step is None or not step.alias:
                 return key
             key = step.in_keys[0]

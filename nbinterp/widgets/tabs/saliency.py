@@ -240,7 +240,7 @@ class SaliencyTab(Tab):
         ex = self.explorer
         work = []
         for name in attribution.METHODS:
-            if name == selection.method:
+            if name == selection.method or not attribution.METHODS[name].prefetch:
                 continue
             # each method starts from its own kind of map when chosen: warm that one
             options = {k: v for k, v in ex.method_option_values(name).items() if k != "reduce"}

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .attribution.base import Run, choose_input, choose_output, model_info
+from .attribution.base import Run, choose_input, choose_output, model_info, resolve_targets
 from .core import compiled
 from .core.engines import engines_for
 from .core.graph import plan_for
@@ -56,7 +56,6 @@ from .core.model_spec import model_spec
 from .core.models import resolve_model
 from .core.options import whole_number
 from .errors import (
-    IndexOutOfRangeError,
     InputShapeError,
     InvalidInputError,
     NotSupportedError,
@@ -331,7 +330,7 @@ class _Scored:
     def targets(self, target, run, share):
         """Target classes per image (top class of the clean image for None) and their clean scores."""
         n, k = self.count, self.info.num_classes
-        targets = _resolve_targets(target, n, k)
+        targets = resolve_targets(target, n, k)
         base = np.empty(n, np.float64)
         for start, end in run.chunks(n, self.batch_size, share):
             rows = np.arange(start, end)
@@ -414,31 +413,6 @@ def _is_number(value) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
 
 
-def _resolve_targets(target, n, classes) -> np.ndarray:
-    if target is None:
-        return np.full(n, -1, np.int64)
-    values = np.asarray(target, dtype=object)
-    if values.ndim == 0:
-        values = np.full(n, values.item(), dtype=object)
-    if values.ndim != 1 or len(values) != n:
-        raise InvalidInputError(f"target must be one class index or one per image ({n}); got shape {values.shape}")
-    out = np.empty(n, np.int64)
-    for i, value in enumerate(values.tolist()):
-        if value is None:
-            out[i] = -1
-            continue
-        index = whole_number(value)
-        if index is None:
-            raise IndexOutOfRangeError(f"target must be an integer class index, got {value!r}")
-        if not 0 <= index < classes:
-            raise IndexOutOfRangeError(
-                f"target class {index} is out of range: the model has {classes} classes (valid targets are 0 to "
-                f"{classes - 1})"
-            )
-        out[i] = index
-    return out
-
-
 def _positive_int(value, name, low=1):
     number = whole_number(value)
     if number is None or number < low:
@@ -465,7 +439,7 @@ def _curve(kind, model, images, maps, target, steps, baseline, blur, input, outp
     counts = np.round(np.arange(steps + 1) * pixels / steps).astype(np.int64)
     points = steps + 1
     total = n * points
-    targets = _resolve_targets(target, n, scored.info.num_classes)
+    targets = resolve_targets(target, n, scored.info.num_classes)
     # the top class is read from the curve's own clean point (deletion's first, insertion's last)
     top = (targets < 0).any()
     if top:

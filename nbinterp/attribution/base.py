@@ -581,31 +581,7 @@ class Attribution:
 
     # ------------------------------------------------------------- internals
     def _resolve_targets(self, target, n):
-        k = self.info.num_classes
-        if target is None:
-            return np.full(n, -1, np.int32)
-        values = np.asarray(target, dtype=object if isinstance(target, (list, tuple)) else None)
-        if values.ndim == 0:
-            values = np.full(n, values.item(), dtype=object)
-        if values.ndim != 1 or len(values) != n:
-            raise InvalidInputError(
-                f"target must be one class index or one per image ({n}); got shape {values.shape}"
-            )
-        out = np.empty(n, np.int32)
-        for i, value in enumerate(values.tolist()):
-            if value is None:
-                out[i] = -1
-                continue
-            index = whole_number(value)
-            if index is None:
-                raise IndexOutOfRangeError(f"target must be an integer class index, got {value!r}")
-            if not 0 <= index < k:
-                raise IndexOutOfRangeError(
-                    f"target class {index} is out of range: the model has {k} classes "
-                    f"(valid targets are 0 to {k - 1})"
-                )
-            out[i] = index
-        return out
+        return resolve_targets(target, n, self.info.num_classes)
 
     def _finish(self, maps, expected):
         maps = np.asarray(maps, dtype=np.float32)
@@ -630,3 +606,30 @@ def sum_rows(acc, rows, values):
     ends = np.append(starts[1:], len(rows))
     for row, start, end in zip(unique, starts, ends):
         acc[row] += values[start:end].sum(axis=0)
+
+
+def resolve_targets(target, n: int, classes: int) -> np.ndarray:
+    """``target`` as one class index per example (int32; -1 where the top class is wanted):
+    None, one index for every example, or one per example (None entries allowed)."""
+    if target is None:
+        return np.full(n, -1, np.int32)
+    values = np.asarray(target, dtype=object if isinstance(target, (list, tuple)) else None)
+    if values.ndim == 0:
+        values = np.full(n, values.item(), dtype=object)
+    if values.ndim != 1 or len(values) != n:
+        raise InvalidInputError(f"target must be one class index or one per image ({n}); got shape {values.shape}")
+    out = np.empty(n, np.int32)
+    for i, value in enumerate(values.tolist()):
+        if value is None:
+            out[i] = -1
+            continue
+        index = whole_number(value)
+        if index is None:
+            raise IndexOutOfRangeError(f"target must be an integer class index, got {value!r}")
+        if not 0 <= index < classes:
+            raise IndexOutOfRangeError(
+                f"target class {index} is out of range: the model has {classes} classes "
+                f"(valid targets are 0 to {classes - 1})"
+            )
+        out[i] = index
+    return out

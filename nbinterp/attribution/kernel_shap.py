@@ -9,13 +9,12 @@ import numpy as np
 from ..core.options import IntOption, SeedOption
 from .base import Attribution
 from .perturbation import (
+    segmented,
     BaselineOption,
     SegmentsOption,
-    baseline_fill,
     cross_products,
     evaluate_coalitions,
     paint,
-    segment_labels,
     solve_normal_equations,
 )
 
@@ -142,11 +141,7 @@ class KernelSHAP(Attribution):
     )
 
     def _explain(self, x, targets, options, run):
-        if (targets < 0).any():
-            targets, _ = self.top_targets(x, targets, run, share=(0.0, 0.02))
-        z = self.embed(np.arange(len(x)))
-        labels = segment_labels(self.info, z, options["segments"], options["n_segments"], options["grid"])
-        fill = baseline_fill(self.info, z, options["baseline"])
+        targets, z, labels, fill = segmented(self, x, targets, options, run)
         segments = [int(lab.max()) + 1 for lab in labels]
         samples = options["samples"]
         exact = [m <= EXACT_SEGMENTS or 2**m <= samples for m in segments]

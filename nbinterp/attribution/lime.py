@@ -8,11 +8,10 @@ from ..core.options import FloatOption, IntOption, SeedOption
 from .base import Attribution
 from .kernel_shap import MAX_SAMPLES, SEGMENT_OPTIONS
 from .perturbation import (
-    baseline_fill,
+    segmented,
     cross_products,
     evaluate_coalitions,
     paint,
-    segment_labels,
     solve_normal_equations,
 )
 
@@ -84,11 +83,7 @@ class LIME(Attribution):
     )
 
     def _explain(self, x, targets, options, run):
-        if (targets < 0).any():
-            targets, _ = self.top_targets(x, targets, run, share=(0.0, 0.02))
-        z = self.embed(np.arange(len(x)))
-        labels = segment_labels(self.info, z, options["segments"], options["n_segments"], options["grid"])
-        fill = baseline_fill(self.info, z, options["baseline"])
+        targets, z, labels, fill = segmented(self, x, targets, options, run)
         coalitions = [lime_coalitions(int(lab.max()) + 1, options["samples"], options["seed"]) for lab in labels]
         values = evaluate_coalitions(self, z, fill, labels, coalitions, targets, run)
         coefficients = [

@@ -358,3 +358,15 @@ def evaluate_coalitions(method, z, fill, labels, coalitions, targets, run):
 
     scores = masked_scores(method, z, fill, images, keep, targets, run)
     return np.split(scores.astype(np.float64), np.cumsum(counts)[:-1])
+
+
+def segmented(method, x, targets, options, run):
+    """What the segment-based methods start from: the targets (top classes resolved), the
+    examples in the explained space ``z``, one label map per example (from the
+    ``segments``/``n_segments``/``grid`` options) and the baseline fill (``baseline``)."""
+    if (targets < 0).any():
+        targets, _ = method.top_targets(x, targets, run, share=(0.0, 0.02))
+    z = method.embed(np.arange(len(x)))
+    labels = segment_labels(method.info, z, options["segments"], options["n_segments"], options["grid"])
+    fill = baseline_fill(method.info, z, options["baseline"])
+    return targets, z, labels, fill

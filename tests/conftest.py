@@ -62,3 +62,32 @@ def x5():
     from attribution_models import images
 
     return images(5)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """The demo digits (the bundled held-out split); files that need other data define their own."""
+    from nbinterp import demo
+
+    return demo.load_digits()
+
+
+@pytest.fixture(scope="module")
+def model():
+    """The trained demo digits CNN; files that test other models define their own ``model``."""
+    from nbinterp import demo
+
+    return demo.load_model()
+
+
+@pytest.fixture(scope="module")
+def explorer(digits):
+    """An Explorer on the demo CNN and 12 digits with labels and class names, first view drawn."""
+    import nbinterp
+    from nbinterp import demo
+
+    ex = nbinterp.Explorer(demo.load_model(), digits.images[:12], labels=digits.labels[:12],
+                           class_names=digits.class_names)
+    ex.wait()
+    yield ex
+    ex.close()

@@ -8,11 +8,6 @@ import pytest
 from nbinterp import demo
 
 
-@pytest.fixture(scope="module")
-def model():
-    return demo.load_model()
-
-
 def test_digits_splits_shapes_and_dtypes():
     train, test = demo.load_digits("train"), demo.load_digits("test")
     for split in (train, test):

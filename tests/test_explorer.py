@@ -15,20 +15,6 @@ from nbinterp.errors import InputShapeError, UnknownLayerError
 from nbinterp.render import colorize
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return demo.load_digits()
-
-
-@pytest.fixture(scope="module")
-def explorer(digits):
-    ex = nbinterp.Explorer(demo.load_model(), digits.images[:12], labels=digits.labels[:12],
-                           class_names=digits.class_names)
-    ex.wait()
-    yield ex
-    ex.close()
-
-
 def upload(name, content):
     """What ipywidgets' FileUpload holds after a browser upload."""
     return {"name": name, "type": "image/png", "size": len(content), "content": memoryview(content),

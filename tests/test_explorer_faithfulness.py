@@ -14,11 +14,6 @@ from nbinterp.widgets.tabs.faithfulness import sanity_picture
 
 
 @pytest.fixture(scope="module")
-def digits():
-    return demo.load_digits()
-
-
-@pytest.fixture(scope="module")
 def explorer(digits):
     ex = nbinterp.Explorer(demo.load_model(), digits.images[:6], labels=digits.labels[:6],
                            class_names=digits.class_names, warm_up=False)

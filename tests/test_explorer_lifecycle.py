@@ -14,7 +14,6 @@ import ipywidgets as W
 import pytest
 
 import nbinterp
-from nbinterp import demo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,16 +28,6 @@ EXIT_SCRIPT = textwrap.dedent("""
     ex.method.value = "smoothgrad"
     ex.layer.value = "conv2"
 """)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return demo.load_digits()
-
-
-@pytest.fixture(scope="module")
-def model():
-    return demo.load_model()
 
 
 def worker_threads():

@@ -15,20 +15,6 @@ from nbinterp.render.export import EmptyExportError, ExportPicture, compose
 from nbinterp.widgets.selection import Selection
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return demo.load_digits()
-
-
-@pytest.fixture(scope="module")
-def explorer(digits):
-    ex = nbinterp.Explorer(demo.load_model(), digits.images[:12], labels=digits.labels[:12],
-                           class_names=digits.class_names)
-    ex.wait()
-    yield ex
-    ex.close()
-
-
 def upload(name, content):
     return {"name": name, "type": "image/png", "size": len(content), "content": memoryview(content),
             "last_modified": datetime.datetime(2026, 1, 1)}

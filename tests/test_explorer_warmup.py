@@ -5,21 +5,9 @@ import threading
 import time
 
 import numpy as np
-import pytest
 
 import nbinterp
-from nbinterp import demo
 from nbinterp.widgets.updates import Work
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return demo.load_digits()
-
-
-@pytest.fixture(scope="module")
-def model():
-    return demo.load_model()
 
 
 def shown(ex):

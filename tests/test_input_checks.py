@@ -9,11 +9,6 @@ from nbinterp.weights import WeightHistory
 
 
 @pytest.fixture(scope="module")
-def model():
-    return demo.load_model()
-
-
-@pytest.fixture(scope="module")
 def images():
     return demo.load_digits("test").images[:2]
 

@@ -12,11 +12,6 @@ from nbinterp.errors import CancelledError, InputShapeError, InvalidInputError, 
 
 
 @pytest.fixture(scope="module")
-def model():
-    return demo.load_model()
-
-
-@pytest.fixture(scope="module")
 def images():
     return demo.load_digits("test").images[:20]
 

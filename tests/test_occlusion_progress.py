@@ -7,20 +7,9 @@ import numpy as np
 import pytest
 
 import nbinterp
-from nbinterp import demo
 from nbinterp.attribution import attribute, base
 from nbinterp.attribution.occlusion import coarse_first
 from nbinterp.widgets.explorer import TAB_TITLES
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return demo.load_digits()
-
-
-@pytest.fixture(scope="module")
-def model():
-    return demo.load_model()
 
 
 def logits(model, x):

@@ -68,13 +68,32 @@ def input_channel_count(ins, layer):
     return int(shape[-2]) if len(shape) >= 3 else 0
 
 
+def _first_source(ins, layer):
+    """``(is a first layer, graph key it reads)``: whether ``layer`` reads a model input
+    (maybe rescaled), and the key where the walk back stopped."""
+    entry = ins.plan.resolve(layer)
+    key = entry.in_keys[0] if entry.in_keys else None
+    step = ins.plan.producer(key) if key is not None else None
+    while step is not None and type(step.op).__name__ in ("Rescaling", "Normalization", "InputLayer"):
+        key = step.in_keys[0]
+        step = ins.plan.producer(key)
+    return step is None, key
+
+
 def is_first_conv_on_image(ins, layer):
     """True when ``layer`` is a conv layer whose input is the model's (maybe rescaled) image."""
-    entry = ins.plan.resolve(layer)
-    step = ins.plan.producer(entry.in_keys[0]) if entry.in_keys else None
-    while step is not None and type(step.op).__name__ in ("Rescaling", "Normalization", "InputLayer"):
-        step = ins.plan.producer(step.in_keys[0])
-    return step is None
+    return _first_source(ins, layer)[0]
+
+
+def raw_input_of(ins, layer, example):
+    """The raw array of the model input that a first layer reads, from one example
+    (the example itself for a single-input model; its entry for that input otherwise)."""
+    if len(ins.spec.inputs) == 1:
+        return example
+    _, key = _first_source(ins, layer)
+    keys = list(ins.plan.input_keys)
+    index = keys.index(key) if key in keys else 0
+    return example[ins.spec.inputs[index].name] if isinstance(example, dict) else example[index]
 
 
 # --------------------------------------------------------------------- filters
@@ -248,7 +267,7 @@ def kernel_response_view(ins, layer, kernel, image, input_channel=None, shown_ch
     c = input_channel if input_channel is not None else (shown_channel or 0)
     whole_image = first and input_channel is None and (weights.shape[2] in (1, 3) or shown_channel is None)
     if whole_image:
-        left = render.display_image(image)
+        left = render.display_image(raw_input_of(ins, layer, image))
         left_label = "image"
     else:
         layer_in = ins.layer_input(layer, image)[0]
@@ -370,9 +389,10 @@ def activation_channel(ins, layer, image, channel):
 
 
 # ------------------------------------------------------------------- saliency
-def top_classes(ins, image, k=5, class_names=None):
-    """(indices, scores, names, is_probability) of the k best classes for one image."""
-    out = np.asarray(ins.predict(image)[0], dtype=np.float64).reshape(-1)
+def top_classes(ins, image, k=5, class_names=None, output=0):
+    """(indices, scores, names, is_probability) of the k best classes (or units) of output
+    ``output`` for one image."""
+    out = np.asarray(ins.predict(image, output)[0], dtype=np.float64).reshape(-1)
     k = min(k, out.shape[0])
     order = np.argsort(-out)[:k]
     probabilities = bool(np.all(out >= 0) and abs(out.sum() - 1.0) < 1e-3)

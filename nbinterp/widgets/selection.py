@@ -37,6 +37,8 @@ class Selection:
     page: int = 0
     tab: str = "Activations"
     data_version: int = 0
+    input: int = 0
+    output: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "options", tuple(sorted((str(k), v) for k, v in dict(self.options).items())))

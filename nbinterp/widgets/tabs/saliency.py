@@ -19,6 +19,8 @@ from ..canvas import ImageCanvas
 from ..selection import Selection
 from ..updates import Job, Work
 from .base import Tab
+from .feature_bars import FeatureBars
+from .head_charts import HeadCharts, head_names
 
 MAXIMIZE = "maximize"
 HEAT_CACHE_BYTES = 32 * 2**20
@@ -50,28 +52,40 @@ class SaliencyTab(Tab):
         self._chart_holder = W.Box([])
         self.heat_cache = ByteBudgetCache(HEAT_CACHE_BYTES)
         self._bars_key = None
-        return W.VBox([self.note, W.HBox([self.overlay, self._chart_holder]), self.tokens])
+        self.features = FeatureBars(self.explorer)  # tabular inputs: attribution per feature
+        self.heads = HeadCharts(self.explorer, self._head_selected)  # multi-output models: a chart per head
+        return W.VBox([self.note, W.HBox([self.overlay, self._chart_holder, self.features.box]), self.tokens])
 
     @property
     def canvases(self):
         return (self.overlay,)
 
     def extra_widgets(self):
-        return (self.chart,)
+        return (self.chart,) + self.features.widgets() + self.heads.widgets()
 
     def close(self):
+        self.heads.close()
+        self.features.close()
         super().close()
         self.heat_cache.clear()
 
     # ------------------------------------------------------------ controls
     def follow(self, selection: Selection) -> None:
         if selection.tab == self.title and not self._chart_holder.children:
-            self._chart_holder.children = (self.chart,)
+            self._chart_holder.children = (self.heads.box if self.heads.active else self.chart,)
+            self.heads.show()
+            self.features.show()
 
     def select_bar(self, index: int) -> None:
         """Explain the class of bar ``index`` (what a click on that bar does)."""
         if 0 <= index < len(self.bar_classes):
             self.explorer.target.value = self.bar_classes[index]
+
+    def _head_selected(self, head, target):
+        ex = self.explorer
+        if ex.output.value != head:
+            ex.output.value = head
+        ex.target.value = target
 
     def _bar_clicked(self, bar, event):
         index = event.get("data", {}).get("index")
@@ -95,7 +109,7 @@ class SaliencyTab(Tab):
     def _target(self, selection, image):
         if selection.target >= 0:
             return selection.target
-        return views.top_classes(self.explorer.inspector, image, 1)[0][0]
+        return views.top_classes(self.explorer.inspector, image, 1, output=selection.output)[0][0]
 
     def heat(self, selection: Selection, method: str, options: dict, job: Job):
         """The attribution map of ``method`` for the selection's image and target (cached)."""
@@ -105,13 +119,15 @@ class SaliencyTab(Tab):
         image = ex.image_array(selection.image)
         target = self._target(selection, image)
         layer = self.layer_for(method, selection.layer)
-        key = (ex.image_key(selection.image), method, tuple(sorted(options.items())), target, layer)
+        key = (ex.image_key(selection.image), method, tuple(sorted(options.items())), target, layer,
+               selection.input, selection.output)
         heat = self.heat_cache.get(key)
         if heat is not None:
             return heat, target, layer
         heat = attribution.attribute(ex.model, image, target=target, method=method, layer=layer,
                                      preprocess=ex.preprocess, cancel=job.cancel,
-                                     progress=lambda fraction: job.progress(fraction, "computing"), **options)[0]
+                                     progress=lambda fraction: job.progress(fraction, "computing"),
+                                     **ex.explained(selection), **options)[0]
         heat.setflags(write=False)
         self.heat_cache.put(key, heat)
         job.check()
@@ -135,8 +151,9 @@ class SaliencyTab(Tab):
         ex = self.explorer
         image = ex.image_array(selection.image)
         self.follow(selection)
-        indices, scores, names, probabilities = views.top_classes(ex.inspector, image, 5, ex.class_names)
-        bars_key = ex.image_key(selection.image)
+        indices, scores, names, probabilities = views.top_classes(ex.inspector, image, 5,
+                                                                  head_names(ex, selection.output), selection.output)
+        bars_key = (ex.image_key(selection.image), selection.output)
         if self._bars_key != bars_key:
             with self.bars.hold_sync():
                 self.bars.x = [f"{i}: {n}" if n != str(i) else str(i) for i, n in zip(indices, names)]
@@ -146,12 +163,14 @@ class SaliencyTab(Tab):
             self._bars_key = bars_key
         target = indices[0] if selection.target < 0 else selection.target
         self.bars.selected = [indices.index(target)] if target in indices else []
+        self.heads.update(selection, target)
         if selection.method == MAXIMIZE:
             self._update_maximize(selection, image, job)
             return
         options = selection.option_values
         key = (ex.image_key(selection.image), selection.method, selection.options, target,
-               self.layer_for(selection.method, selection.layer), selection.opacity)
+               self.layer_for(selection.method, selection.layer), selection.opacity, selection.input, selection.output)
+        self.features.update(selection, selection.method, options, target, job)
         if self._shown.get(id(self.overlay)) == key:
             return
         heat, target, layer = self.heat(selection, selection.method, options, job)
@@ -159,9 +178,11 @@ class SaliencyTab(Tab):
         if ex.is_sequence and ex.vocabulary is not None:
             vocabulary = ex.vocabulary
             tokens = [vocabulary[int(t)] if 0 <= int(t) < len(vocabulary) else str(int(t)) for t in np.asarray(image).reshape(-1)]
-        result = views.saliency_view(heat, image, selection.opacity, ex.is_sequence, tokens)
+        result = views.saliency_view(heat, ex.shown_image(selection.image, selection.input), selection.opacity,
+                                     ex.is_sequence, tokens)
         picture = result["overlay"]
-        name = ex.class_names[target] if ex.class_names and target < len(ex.class_names) else str(target)
+        names = head_names(ex, selection.output)
+        name = names[target] if names and target < len(names) else str(target)
         picture.label = (ex.method_label(selection.method) + (f" at {layer}" if layer else "")
                          + f" for class {target}" + (f" ({name})" if name != str(target) else ""))
         legend = {"cmap": "magma" if ex.is_sequence else "jet", "vmin": float(np.min(heat)), "vmax": float(np.max(heat)),
@@ -174,19 +195,25 @@ class SaliencyTab(Tab):
 
         ex, layer, options = self.explorer, selection.layer, selection.option_values
         ins = ex.inspector
-        if ins.plan.output_key(layer) == ins.plan.output_keys[0]:
-            target = self._target(selection, image)
-            objective, label = Class(target), f"class {target} of {ex.model.name}"
+        heads = list(ins.plan.output_keys)
+        if ins.plan.output_key(layer) in heads:  # an output layer: its class (or unit, for other heads)
+            head = heads.index(ins.plan.output_key(layer))
+            target = self._target(selection.replace(output=head, target=selection.target if head == selection.output
+                                                    else -1), image)
+            objective, label = ((Class(target), f"class {target} of {ex.model.name}") if head == 0
+                                else (Channel(layer, target), f"unit {target} of {layer}"))
         else:
             if views.channel_count(ins, layer) == 0:
                 raise NbinterpError(f"{layer} has no channels to maximise; pick a conv layer or the output")
             objective, label = Channel(layer, selection.channel), f"channel {selection.channel} of {layer}"
-        key = (MAXIMIZE, layer, repr(objective), selection.options)
+        held = ex.held(selection)  # models with several inputs: the others at the current example
+        key = (MAXIMIZE, layer, repr(objective), selection.options, selection.input,
+               ex.image_key(selection.image) if held else None)
         if self._shown.get(id(self.overlay)) == key:
             return
         steps = max(int(options.get("steps", 64)), 1)
         try:
-            result = maximize(ex.model, objective, progress=False, preprocess=ex.preprocess, cancel=job.cancel,
+            result = maximize(ex.model, objective, progress=False, preprocess=ex.preprocess, cancel=job.cancel, **held,
                               callback=lambda step, value: job.progress((step + 1) / steps, "ascent"), **options)
         except CancelledError:
             return

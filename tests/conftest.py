@@ -3,6 +3,10 @@
 Under ``CI=true`` a skipped test counts as a failure: CI must run the whole
 suite, so a missing tool (Chromium, Jupyter, node, ...) has to break the build
 instead of passing silently. Expected failures (xfail) are left alone.
+
+Tests marked ``slow`` (the whole keras.applications matrix) are deselected, not
+skipped, unless ``--run-slow`` is given, ``NBINTERP_RUN_SLOW=1`` is set or the
+``-m`` expression names them; the default run samples them (see test_zoo.py).
 """
 
 from __future__ import annotations
@@ -12,6 +16,26 @@ import os
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="also run the tests marked slow (every keras.applications architecture)")
+
+
+def _run_slow(config) -> bool:
+    if config.getoption("--run-slow") or os.environ.get("NBINTERP_RUN_SLOW", "").strip() in ("1", "true", "yes"):
+        return True
+    return "slow" in (config.getoption("-m") or "")
+
+
+def pytest_collection_modifyitems(config, items):
+    if _run_slow(config):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow") is not None]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if item.get_closest_marker("slow") is None]
 
 
 def running_in_ci() -> bool:

@@ -120,3 +120,28 @@ def test_closing_the_explorer_stops_the_panel(digits):
     ex.close()
     assert not panel.scheduler.alive
     assert set(W.Widget.widgets) == before
+
+
+def test_the_panel_explains_the_image_input_of_a_two_input_model():
+    from test_multi_io import image_and_features
+
+    rng = np.random.default_rng(3)
+    model = image_and_features()
+    data = [rng.uniform(size=(2, 12, 12, 3)).astype("float32"), rng.normal(size=(2, 10)).astype("float32")]
+    ex = nbinterp.Explorer(model, data, warm_up=False)
+    ex.tabs.selected_index = [t.title for t in ex.tab_objects].index("Saliency")
+    ex.method.value = "gradient"
+    ex.wait()
+    panel = panel_of(ex)
+    panel.curves_button.click()
+    panel.wait()
+    assert panel.outcomes[-1] == ("curves", "done"), panel.status.value
+    example = [data[0][:1], data[1][:1]]
+    target = int(np.argmax(model.predict(example, verbose=0)))
+    heat = nbinterp.attribute(model, example, target=target, method="gradient", input="image")
+    deleted = metrics.deletion(model, example, heat, target=target, input="image")
+    np.testing.assert_allclose(panel.deletion_line.y, deleted.scores[0], atol=1e-6)
+    panel.sanity_button.click()
+    panel.wait()
+    assert panel.outcomes[-1] == ("sanity", "done"), panel.status.value
+    ex.close()

@@ -359,13 +359,13 @@ class Inspector:
         entry = self.plan.resolve(layer)
         return self._values([self.plan.input_key(entry.path)], images)[0]
 
-    def predict(self, images: Images) -> np.ndarray:
-        """The model's output for ``images``."""
-        return self._values(self.engines.head_keys(), images)[0]
+    def predict(self, images: Images, output: int = 0) -> np.ndarray:
+        """The model's output for ``images`` (output number ``output`` of a multi-output model)."""
+        return self._values(self.engines.head_keys(output), images)[0]
 
-    def logits(self, images: Images) -> np.ndarray:
+    def logits(self, images: Images, output: int = 0) -> np.ndarray:
         """The model's output before a final softmax/sigmoid (the output itself otherwise)."""
-        return self._values(self.engines.head_keys(), images)[-1]
+        return self._values(self.engines.head_keys(output), images)[-1]
 
     # ------------------------------------------------------------------ kernel responses
     def kernel_response(

@@ -367,8 +367,8 @@ def trace_count(model, what: str = "step") -> int:
     return _trace_counts(UnitModel(model).model)[what]
 
 
-def _reader(unit_model, x):
-    """``read(path)``: the output of the layer at ``path`` for the input batch ``x``
+def _reader(unit_model, xs):
+    """``read(path)``: the output of the layer at ``path`` for the model inputs ``xs``
     (``read(None)``: the logits), each computed once; the layer's own ReLU
     passes the gradient through where it is off."""
     plan = unit_model.plan
@@ -377,35 +377,38 @@ def _reader(unit_model, x):
     def read(path):
         if path not in outputs:
             if path is None:
-                (outputs[path],) = plan.run([x], [plan.logit_key()])
+                (outputs[path],) = plan.run(xs, [plan.logit_key()])
             else:
                 # straight-through on the objective's own layer, so that a unit that is
                 # silent at the start can still be switched on
                 override = backward.override("straight_through", only_paths=[path])
-                (outputs[path],) = plan.run([x], [plan.output_key(path)], activation_override=override)
+                (outputs[path],) = plan.run(xs, [plan.output_key(path)], activation_override=override)
         return outputs[path]
 
     return read
 
 
 def _value_function(unit_model, resolved: Resolved):
-    """Python function (model input batch, index tensor) -> scalar objective, for tracing."""
+    """Python function (every model input, index tensor) -> scalar objective, for tracing."""
 
-    def value(x, index):
-        return resolved.value(_reader(unit_model, x), index)
+    def value(xs, index):
+        return resolved.value(_reader(unit_model, list(xs)), index)
 
     return value
 
 
-def objective_function(model, objective) -> Callable[[tf.Tensor], tf.Tensor]:
+def objective_function(model, objective, input=None, hold=None) -> Callable[[tf.Tensor], tf.Tensor]:
     """``objective`` as the ascent computes it: a function from one model input
     (a float batch of one, after any preprocessing) to the scalar objective,
-    differentiable with the straight-through ReLU described above."""
-    unit_model = UnitModel(model)
+    differentiable with the straight-through ReLU described above. On a model
+    with several inputs, ``input`` is the one the function takes and ``hold``
+    (one example of every input) gives the others, as in :func:`maximize`."""
+    unit_model = UnitModel(model, input=input)
     resolved = as_objective(objective).resolve(unit_model)
     value = _value_function(unit_model, resolved)
     index = tf.constant(resolved.index, tf.int32)
-    return lambda x: value(tf.convert_to_tensor(x, tf.float32), index)
+    held = [tf.convert_to_tensor(h) for h in unit_model.held(hold, "objective_function(hold=...)")]
+    return lambda x: value(unit_model.assemble(held, tf.convert_to_tensor(x, tf.float32)), index)
 
 
 def _step_function(unit_model, resolved, param: Parameterization, traces: _TraceCounts):
@@ -413,7 +416,7 @@ def _step_function(unit_model, resolved, param: Parameterization, traces: _Trace
     preprocess = unit_model.preprocess
     spatial_axes = list(range(1, len(param.image_shape)))  # axes of (1, *image_shape) that are spatial
 
-    def step(v, index, shift, lr, l2, lo, hi):
+    def step(v, held, index, shift, lr, l2, lo, hi):
         traces.add("step")
         with tf.GradientTape() as tape:
             tape.watch(v)
@@ -421,14 +424,16 @@ def _step_function(unit_model, resolved, param: Parameterization, traces: _Trace
             rolled = tf.roll(x, shift, axis=spatial_axes) if spatial_axes else x
             raw = lo + (rolled + 1.0) * (0.5 * (hi - lo))
             model_in = preprocess(raw) if preprocess is not None else raw
-            value = value_fn(tf.cast(model_in, tf.float32), index)
+            value = value_fn(unit_model.assemble(list(held), tf.cast(model_in, tf.float32)), index)
         grad = tape.gradient(value, v)
         grad = grad / (tf.reduce_mean(tf.abs(grad)) + 1e-12)
         new = param.constrain(v + lr * (grad - l2 * param.penalty_gradient(v)))
         return new, value
 
+    held_specs = [spec for n, spec in enumerate(unit_model.signature(1)) if n != unit_model.input]
     signature = [
         tf.TensorSpec(param.param_shape, tf.float32),
+        held_specs,
         tf.TensorSpec([None], tf.int32),
         tf.TensorSpec([len(spatial_axes)], tf.int32),
         tf.TensorSpec([], tf.float32),
@@ -443,6 +448,7 @@ def _get_step(unit_model, resolved, param):
     key = (
         "maximize",
         resolved.key,
+        unit_model.key,
         param.name,
         param.param_shape,
         param.image_shape,  # Fourier parameters of widths 2m and 2m+1 have one shape
@@ -516,6 +522,8 @@ def maximize(
     preprocess=None,
     input_range=None,
     octave_scale=1.4,
+    input=None,
+    hold=None,
 ) -> MaximizeResult:
     """Gradient ascent on the input to maximise ``objective``; see the module documentation.
 
@@ -525,8 +533,19 @@ def maximize(
     example); without one the ascent starts from faint noise around the middle
     of the input range. ``seed`` fixes the noise and the jitter (None: fresh
     randomness). The numeric settings are checked against :data:`MAXIMIZE_OPTIONS`.
+
+    A model with several inputs has one optimised, ``input`` (a name or index;
+    by default the first image input), and the others held at fixed values:
+    ``hold`` gives one example of every input (a list in the model's order or
+    a dict; the optimised input's entry is ignored). ``start`` may be such an
+    example too: its optimised input is the start and the rest are held.
     """
-    unit_model = UnitModel(model, preprocess)
+    unit_model = UnitModel(model, preprocess, input)
+    if unit_model.structured and isinstance(start, (list, tuple, dict)):
+        if hold is None:
+            hold = start
+        start = start[unit_model.input_name] if isinstance(start, dict) else start[unit_model.input]
+    held = [tf.convert_to_tensor(h) for h in unit_model.held(hold, "pass hold= or a whole example as start=")]
     objective = as_objective(objective)
     settings = {
         name: _OPTIONS[name].check(value)
@@ -608,7 +627,7 @@ def maximize(
                     raise cancelled("maximize", result(partial=True))
                 shift = tf.constant(jitter.shift(rng, rank), tf.int32)
                 try:
-                    v, value = step_fn(v, index_t, shift, lr_t, l2_t, lo_t, hi_t)
+                    v, value = step_fn(v, held, index_t, shift, lr_t, l2_t, lo_t, hi_t)
                 except (ValueError, tf.errors.InvalidArgumentError) as err:
                     if len(scales) > 1 and shape != image_shape:
                         raise NotSupportedError(

@@ -88,9 +88,11 @@ def _spatial_rank(shape):
 
 
 class _Walker:
-    def __init__(self, plan):
+    def __init__(self, plan, input=0):
         self.plan = plan
-        self.input_key = plan.input_keys[0]
+        self.input_key = plan.input_keys[input]
+        # the other inputs of a model with several: what is read from them is not in the field
+        self.other_inputs = set(plan.input_keys) - {self.input_key}
         self.shapes = {}
         for tensor in plan.inputs:
             self.shapes[id(tensor)] = tuple(tensor.shape)
@@ -120,20 +122,24 @@ class _Walker:
         """Inclusive input bounds read by ``box`` (inclusive, or None = whole tensor) of ``key``."""
         if key == self.input_key:
             return self.full(key) if box is None else box
+        if key in self.other_inputs:
+            return None
         memo_key = (key, box)
         if memo_key in self.memo:
             return self.memo[memo_key]
         step = self.plan.producer(key)
         if step is None or len(step.out_keys) != 1:
             raise _Unknown("no single-output producer")
+        if not step.in_keys:
+            raise _Unknown("step without inputs")
         result = None
         for in_key, in_box in self.map_step(step, box):
             part = self.region(in_key, in_box)
+            if part is None:  # from another model input only
+                continue
             result = part if result is None else tuple(
                 (min(a[0], b[0]), max(a[1], b[1])) for a, b in zip(result, part)
             )
-        if result is None:
-            raise _Unknown("step without inputs")
         self.memo[memo_key] = result
         return result
 
@@ -241,7 +247,7 @@ def _layer_key(unit_model, layer):
 def analytic_bounds(unit_model, layer, position, walker=None):
     """Half-open bounds from the graph walk, or None when the walk cannot handle a step."""
     entry, key = _layer_key(unit_model, layer)
-    walker = walker or _Walker(unit_model.plan)
+    walker = walker or _Walker(unit_model.plan, unit_model.input)
     position = tuple(int(p) for p in position)
     try:
         out_shape = walker.shape(key)
@@ -256,12 +262,14 @@ def analytic_bounds(unit_model, layer, position, walker=None):
         bounds = walker.region(key, box)
     except _Unknown:
         return None
+    if bounds is None:
+        raise NotSupportedError(f"layer {entry.path!r} is not computed from input {unit_model.input_name!r}")
     return tuple((lo, hi + 1) for lo, hi in bounds)
 
 
 def field_finder(unit_model, layer, input_shape=None):
     """A function ``position -> ReceptiveField`` for one layer, reusing one graph walk."""
-    walker = _Walker(unit_model.plan)
+    walker = _Walker(unit_model.plan, unit_model.input)
     cache = {}
 
     def find(position):
@@ -309,10 +317,11 @@ def empirical_receptive_field(model, layer, position, input_shape=None, trials=4
     plan = unit_model.plan
 
     def build():
-        def grad(x, pos):
+        def grad(x, others, pos):
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                (out,) = plan.run([x], [key], activation_override=lambda step, name: (lambda v: v))
+                xs = unit_model.assemble(list(others), x)
+                (out,) = plan.run(xs, [key], activation_override=lambda step, name: (lambda v: v))
                 if len(out.shape) > 2:
                     value = tf.reduce_sum(tf.gather_nd(out[0], pos[None]))
                 else:
@@ -321,13 +330,19 @@ def empirical_receptive_field(model, layer, position, input_shape=None, trials=4
 
         return tf.function(grad, reduce_retracing=True, autograph=False)
 
-    fn = cached_function(unit_model.model, ("empirical_rf", entry.path), build)
+    fn = cached_function(unit_model.model, ("empirical_rf", entry.path) + unit_model.key, build)
+    others = []
+    for n, one in enumerate(unit_model.spec.inputs):
+        if n != unit_model.input:
+            if any(d is None for d in one.shape):
+                raise NotSupportedError(f"input {one.name!r} has unknown sizes: the receptive field cannot be measured")
+            others.append(tf.zeros((1,) + one.shape, one.dtype))
     rng = np.random.default_rng(seed)
     pos = np.asarray(position, dtype=np.int32).reshape(-1)
     support = np.zeros(shape[:-1], dtype=bool)
     for _ in range(trials):
         x = rng.standard_normal((1,) + shape).astype(unit_model.input_dtype)
-        g = np.asarray(fn(tf.constant(x), tf.constant(pos)))[0]
+        g = np.asarray(fn(tf.constant(x), others, tf.constant(pos)))[0]
         support |= np.any(g != 0, axis=-1)
     if not support.any():
         raise NotSupportedError(f"layer {entry.path!r} at {tuple(position)} has no gradient with respect to the input")

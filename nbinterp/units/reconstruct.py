@@ -38,8 +38,8 @@ import tensorflow as tf
 
 from ..errors import InputShapeError, InvalidInputError, check_index
 from ..core import backward
-from ..core.inputs import to_numpy, as_batch
-from ._common import UnitModel, cached_function, channel_unit, output_grid
+from ..core.inputs import as_batch, as_inputs, to_numpy
+from ._common import UnitModel, cached_function, channel_unit, output_grid, unit_model_for
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..types import Images, LayerRef, ModelLike, Preprocess
@@ -54,23 +54,28 @@ def _override_for(method):
 
 
 def _one_image(unit_model, image, preprocess):
-    raw = to_numpy(image)
-    x = as_batch(raw, unit_model.input_shape, unit_model.input_dtype, preprocess)
-    if len(x) != 1:
-        raise InputShapeError(f"reconstruct takes one image, got a batch of {len(x)}")
-    return raw, x
+    """``(raw chosen input, every model input as a batch of one)`` for one example."""
+    if unit_model.structured:
+        xs = as_inputs(image, unit_model.spec, preprocess)
+        raw = to_numpy(image[unit_model.input_name] if isinstance(image, dict) else image[unit_model.input])
+    else:
+        raw = to_numpy(image)
+        xs = [as_batch(raw, unit_model.input_shape, unit_model.input_dtype, preprocess)]
+    if len(xs[0]) != 1:
+        raise InputShapeError(f"reconstruct takes one image, got a batch of {len(xs[0])}")
+    return raw, xs
 
 
 def _channel_map_function(unit_model, entry, key):
     plan = unit_model.plan
 
     def build():
-        def channel_map(x, channel):
-            (out,) = plan.run([x], [key])
+        def channel_map(xs, channel):
+            (out,) = plan.run(list(xs), [key])
             return tf.gather(out[0], channel, axis=-1)
 
-        spec = tf.TensorSpec((1,) + unit_model.input_shape, tf.as_dtype(unit_model.input_dtype))
-        return tf.function(channel_map, input_signature=[spec, tf.TensorSpec([], tf.int32)], autograph=False)
+        return tf.function(channel_map, input_signature=[unit_model.signature(1), tf.TensorSpec([], tf.int32)],
+                           autograph=False)
 
     return cached_function(unit_model.model, ("channel_map", entry.path), build)
 
@@ -79,6 +84,7 @@ def strongest_position(model, layer, channel, image, preprocess=None):
     """Where channel ``channel`` of ``layer`` is largest for ``image``: an index into its output grid.
 
     The first such position in row-major order; ``()`` for layers without spatial axes.
+    A model with several inputs takes every input of the example (a list or dict).
     """
     unit_model = UnitModel(model, preprocess)
     entry, key, shape, channel = channel_unit(unit_model, layer, channel)
@@ -88,7 +94,7 @@ def strongest_position(model, layer, channel, image, preprocess=None):
 
 def _argmax_position(unit_model, entry, key, channel, x):
     fn = _channel_map_function(unit_model, entry, key)
-    values = np.asarray(fn(tf.convert_to_tensor(x), tf.constant(channel, tf.int32)))
+    values = np.asarray(fn([tf.convert_to_tensor(v) for v in x], tf.constant(channel, tf.int32)))
     if values.ndim == 0:
         return ()
     return tuple(int(i) for i in np.unravel_index(int(np.argmax(values)), values.shape))
@@ -99,18 +105,20 @@ def _gradient_function(unit_model, entry, key, method, rank):
     override = _override_for(method)
 
     def build():
-        def unit_gradient(x, index):
+        def unit_gradient(xs, index):
+            xs = list(xs)
+            x = xs[unit_model.input]
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                (out,) = plan.run([x], [key], activation_override=override)
+                (out,) = plan.run(xs, [key], activation_override=override)
                 where = tf.ensure_shape(tf.concat([index[1:], index[:1]], axis=0), [rank])
                 unit = tf.gather_nd(out[0], where[None])[0]
             return tape.gradient(unit, x), unit
 
-        spec = tf.TensorSpec((1,) + unit_model.input_shape, tf.as_dtype(unit_model.input_dtype))
-        return tf.function(unit_gradient, input_signature=[spec, tf.TensorSpec([rank], tf.int32)], autograph=False)
+        signature = [unit_model.signature(1), tf.TensorSpec([rank], tf.int32)]
+        return tf.function(unit_gradient, input_signature=signature, autograph=False)
 
-    return cached_function(unit_model.model, ("reconstruct", entry.path, method), build)
+    return cached_function(unit_model.model, ("reconstruct", entry.path, method) + unit_model.key, build)
 
 
 def reconstruct(
@@ -121,6 +129,7 @@ def reconstruct(
     method: str = "deconvnet",
     position: Sequence[int] | None = None,
     preprocess: Preprocess | None = None,
+    input: int | str | None = None,
 ) -> np.ndarray:
     """Project channel ``channel`` of ``layer`` at its strongest position (or ``position``) back to the input.
 
@@ -133,7 +142,7 @@ def reconstruct(
     """
     if method not in METHODS:
         raise InvalidInputError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    unit_model = UnitModel(model, preprocess)
+    unit_model = unit_model_for(model, preprocess, input, layer)
     entry, key, shape, channel = channel_unit(unit_model, layer, channel)
     raw, x = _one_image(unit_model, image, unit_model.preprocess)
     spatial = tuple(shape[1:-1])
@@ -147,7 +156,7 @@ def reconstruct(
     spatial = output_grid(unit_model, key, x, shape)
     position = tuple(check_index(p, n, f"position on axis {a}") for a, (p, n) in enumerate(zip(position, spatial)))
     fn = _gradient_function(unit_model, entry, key, method, len(spatial) + 1)
-    grad, _ = fn(tf.convert_to_tensor(x), tf.constant([channel, *position], tf.int32))
+    grad, _ = fn([tf.convert_to_tensor(v) for v in x], tf.constant([channel, *position], tf.int32))
     grad = np.asarray(grad, np.float32)[0]
     if raw.size == grad.size:
         grad = grad.reshape(raw.shape)

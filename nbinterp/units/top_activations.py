@@ -31,10 +31,10 @@ import tensorflow as tf
 from ..errors import InputShapeError, InvalidInputError
 from ..core.inputs import fits_shape, to_numpy, as_batch
 from .. import display
-from ._common import UnitModel, cached_function, cancel_requested, cancelled, channel_unit, output_grid
+from ._common import cached_function, unit_model_for, cancel_requested, cancelled, channel_unit, output_grid
 from .receptive_field import field_finder
 
-__all__ = ["TopActivations", "top_activations", "iter_batches"]
+__all__ = ["TopActivations", "top_activations", "iter_batches", "iter_input_batches"]
 
 
 @dataclass
@@ -61,6 +61,10 @@ class TopActivations:
     seen: int
     receptive_field_method: str | None = None
     complete: bool = True
+    #: models with several inputs: the kept examples of every input (model order), and the
+    #: name of the input that ``images``, ``boxes`` and ``patches`` are of
+    inputs: list | None = None
+    input: str | None = None
 
     def __len__(self):
         return len(self.scores)
@@ -69,21 +73,20 @@ class TopActivations:
 def _scan_function(unit_model, entry, key, strategy):
     plan = unit_model.plan
 
-    def scan(x, channel):
-        (out,) = plan.run([x], [key])
+    def scan(xs, channel):
+        (out,) = plan.run(list(xs), [key])
         a = tf.gather(out, channel, axis=-1)
         flat = tf.reshape(a, [tf.shape(a)[0], -1])
         return tf.reduce_max(flat, axis=1), tf.argmax(flat, axis=1, output_type=tf.int32)
 
     if strategy is None:
         def build():
-            spec = tf.TensorSpec((None,) + unit_model.input_shape, tf.as_dtype(unit_model.input_dtype))
             fn = tf.function(scan, autograph=False)
             # the concrete function skips tf.function's per-call signature matching
-            return fn.get_concrete_function(spec, tf.TensorSpec([], tf.int32))
+            return fn.get_concrete_function(unit_model.signature(), tf.TensorSpec([], tf.int32))
 
         fn = cached_function(unit_model.model, ("top_activations", entry.path), build)
-        return lambda x, channel: fn(tf.convert_to_tensor(x), channel)
+        return lambda xs, channel: fn([tf.convert_to_tensor(x) for x in xs], channel)
 
     def build_distributed():
         @tf.function(reduce_retracing=True, autograph=False)
@@ -95,10 +98,10 @@ def _scan_function(unit_model, entry, key, strategy):
     step = cached_function(unit_model.model, ("top_activations", entry.path, id(strategy)), build_distributed)
     replicas = strategy.num_replicas_in_sync
 
-    def distributed(x, channel):
-        chunks = np.array_split(x, replicas)
+    def distributed(xs, channel):
+        chunks = [np.array_split(x, replicas) for x in xs]
         x_dist = strategy.experimental_distribute_values_from_function(
-            lambda ctx: tf.constant(chunks[ctx.replica_id_in_sync_group])
+            lambda ctx: [tf.constant(c[ctx.replica_id_in_sync_group]) for c in chunks]
         )
         scores, args = step(x_dist, channel)
         scores = [np.asarray(s) for s in strategy.experimental_local_results(scores)]
@@ -171,9 +174,85 @@ def iter_batches(data, expected, batch_size=64):
         yield x
 
 
+def _structured(value, n_inputs):
+    """Whether ``value`` holds every input of a model with ``n_inputs`` inputs (a dict, or a list/tuple
+    of that length whose items are arrays)."""
+    if isinstance(value, dict):
+        return True
+    return (isinstance(value, (list, tuple)) and len(value) == n_inputs
+            and all(hasattr(v, "shape") or isinstance(v, (list, tuple)) for v in value))
+
+
+def iter_input_batches(data, spec, batch_size=64):
+    """Yield raw batches of every input of a model with several inputs, as lists in the model's
+    input order, from: a list/tuple (model order) or dict ``{input name: array}`` of arrays;
+    a ``tf.data.Dataset`` whose elements are such structures, or ``(inputs, labels, ...)``
+    tuples of them (batched or single examples); or an iterable of batches like that."""
+    names = [s.name for s in spec.inputs]
+    n = len(names)
+
+    def ordered(value):
+        if isinstance(value, dict):
+            missing = [name for name in names if name not in value]
+            if missing:
+                raise InvalidInputError(
+                    f"the data has no values for input {', '.join(map(repr, missing))}; the model's inputs are "
+                    + ", ".join(map(repr, names))
+                )
+            return [value[name] for name in names]
+        return list(value)
+
+    def inputs_of(item):
+        if _structured(item, n) and not (isinstance(item, (list, tuple)) and _structured(item[0], n)):
+            return ordered(item)
+        if isinstance(item, (list, tuple)) and item and _structured(item[0], n):
+            return ordered(item[0])
+        raise InvalidInputError(
+            f"this model has {n} inputs ({', '.join(map(repr, names))}): the data must give all of them, "
+            "as a list in that order or a dict {input name: array} (optionally with labels: (inputs, labels))"
+        )
+
+    def batched(arrays):
+        arrays = [to_numpy(a) for a in arrays]
+        if _is_single_example(arrays[0].shape, spec.inputs[0].shape):
+            arrays = [a[None] for a in arrays]
+        return arrays
+
+    if isinstance(data, tf.data.Dataset):
+        element = data.element_spec
+        first = inputs_of(element)
+        if _is_single_example(first[0].shape, spec.inputs[0].shape):
+            data = data.batch(batch_size)
+        for item in data.prefetch(2).as_numpy_iterator():
+            yield [np.asarray(a) for a in inputs_of(item)]
+        return
+    if _structured(data, n) and not (isinstance(data, (list, tuple)) and _structured(data[0], n)):
+        arrays = batched(ordered(data))
+        for start in range(0, len(arrays[0]), batch_size):
+            yield [a[start:start + batch_size] for a in arrays]
+        return
+    try:
+        iterator = iter(data)
+    except TypeError:
+        raise InvalidInputError(
+            f"data must be the model's inputs (a list or dict of arrays), a tf.data.Dataset or an iterable of "
+            f"batches, not {type(data).__name__}"
+        ) from None
+    for item in iterator:
+        yield batched(inputs_of(item))
+
+
 def _total_examples(data, expected):
     if isinstance(data, np.ndarray):
         return 1 if _is_single_example(data.shape, expected) else len(data)
+    return None
+
+
+def _total_structured(data, spec):
+    if _structured(data, len(spec.inputs)) and not isinstance(data, tf.data.Dataset):
+        first = data[spec.inputs[0].name] if isinstance(data, dict) else data[0]
+        if isinstance(first, np.ndarray):
+            return 1 if _is_single_example(first.shape, spec.inputs[0].shape) else len(first)
     return None
 
 
@@ -190,6 +269,7 @@ def top_activations(
     progress=False,
     callback=None,
     cancel=None,
+    input=None,
 ) -> TopActivations:
     """The ``k`` examples of ``data`` on which ``channel`` of ``layer`` fires the most.
 
@@ -206,8 +286,14 @@ def top_activations(
     ``cancel``: a ``threading.Event`` or a callable; when it is set, the scan
     stops before the next batch and raises :class:`~nbinterp.errors.CancelledError`
     whose ``.partial`` holds the top-k of the examples seen so far.
+
+    A model with several inputs takes every input in ``data`` (see
+    :func:`iter_input_batches`: a list or dict of arrays, a Dataset or batches of
+    them). ``images``, boxes and patches are then those of one image input,
+    ``input`` (a name or index; by default the image input ``layer`` is
+    computed from), and ``inputs`` holds the top examples of every input.
     """
-    unit_model = UnitModel(model, preprocess)
+    unit_model = unit_model_for(model, preprocess, input, layer)
     entry, key, out_shape, channel = channel_unit(unit_model, layer, channel)
     k = int(k)
     if k < 1:
@@ -220,12 +306,14 @@ def top_activations(
     channel_t = tf.constant(channel, tf.int32)
 
     expected = unit_model.input_shape
-    total = _total_examples(data, expected)
+    structured = unit_model.structured
+    total = _total_structured(data, unit_model.spec) if structured else _total_examples(data, expected)
     bar = display.progress(total, f"top {k}", enabled=progress)
     top_scores = np.zeros(0, np.float32)
     top_indices = np.zeros(0, np.int64)
     top_args = np.zeros(0, np.int64)
     top_images = []
+    top_inputs = []  # every input of each kept example, for models with several inputs
     seen = 0
     grid = None
     first_shape = None
@@ -233,38 +321,45 @@ def top_activations(
     def finish(complete):
         return _result(
             unit_model, entry, channel, top_images, top_scores, top_indices, top_args, grid,
-            spatial_rank, first_shape, patches, seen, complete,
+            spatial_rank, first_shape, patches, seen, complete, top_inputs if structured else None,
         )
 
     def prepare(raw):
-        if len(raw) == 0:
+        if len(raw[0] if structured else raw) == 0:
             return None
+        if structured:
+            return unit_model.inputs(raw)
         x = as_batch(raw, expected, unit_model.input_dtype, unit_model.preprocess)
         if len(raw) != len(x):  # pragma: no cover - as_batch keeps the batch size
             raise InputShapeError("a batch changed size in preprocessing")
-        return x
+        return [x]
 
-    stream = ((raw, prepare(raw)) for raw in iter_batches(data, expected, batch_size))
+    batches = iter_input_batches(data, unit_model.spec, batch_size) if structured else iter_batches(data, expected, batch_size)
+    stream = ((raw, prepare(raw)) for raw in batches)
     try:
-        for raw, x in stream:
+        for raw, xs in stream:
             if cancel_requested(cancel):
                 raise cancelled("top_activations", finish(False))
-            if x is None:
+            if xs is None:
                 continue
+            x = xs[unit_model.input]
             if first_shape is None:
                 first_shape = x.shape[1:]
-            scores, args = scan(x, channel_t)
+            scores, args = scan(xs, channel_t)
             scores = np.asarray(scores, np.float32)
             args = np.asarray(args, np.int64)
             if grid is None:
-                grid = output_grid(unit_model, key, x, out_shape)
+                grid = output_grid(unit_model, key, xs, out_shape)
             n = len(scores)
             cand_scores = np.concatenate([top_scores, scores])
             cand_indices = np.concatenate([top_indices, np.arange(seen, seen + n, dtype=np.int64)])
             cand_args = np.concatenate([top_args, args])
             order = np.lexsort((cand_indices, -cand_scores))[:k]
             old = len(top_scores)
-            top_images = [top_images[i] if i < old else np.array(raw[i - old]) for i in order]
+            images = raw[unit_model.input] if structured else raw
+            top_images = [top_images[i] if i < old else np.array(images[i - old]) for i in order]
+            if structured:
+                top_inputs = [top_inputs[i] if i < old else [np.array(r[i - old]) for r in raw] for i in order]
             top_scores, top_indices, top_args = cand_scores[order], cand_indices[order], cand_args[order]
             seen += n
             bar.update(seen, f"best {top_scores[0]:.4g}")
@@ -283,7 +378,8 @@ def top_activations(
     return finish(True)
 
 
-def _result(unit_model, entry, channel, images, scores, indices, args, grid, spatial_rank, input_shape, want_patches, seen, complete):
+def _result(unit_model, entry, channel, images, scores, indices, args, grid, spatial_rank, input_shape, want_patches,
+            seen, complete, inputs=None):
     count = len(scores)
     if grid is None:
         grid = ()
@@ -317,4 +413,9 @@ def _result(unit_model, entry, channel, images, scores, indices, args, grid, spa
         seen=seen,
         receptive_field_method=method,
         complete=complete,
+        inputs=None if inputs is None else [
+            np.stack([example[n] for example in inputs]) if inputs else np.zeros((0,) + s.shape, s.dtype)
+            for n, s in enumerate(unit_model.spec.inputs)
+        ],
+        input=unit_model.input_name if unit_model.structured else None,
     )

@@ -27,13 +27,14 @@ import numpy as np
 from .. import views
 from ..core import compiled
 from ..core.cache import ByteBudgetCache
-from ..core.inputs import as_batch
+from ..core.inputs import as_batch, to_numpy
 from ..core.inspector import Inspector
 from ..core.uploads import Upload, UploadError, decode_upload
 from ..errors import CancelledError, InvalidInputError, NbinterpError
 from ..render import display_image
 from ..render import export
 from .canvas import ImageCanvas
+from .inputs_table import inputs_table_html
 from .selection import Selection
 from .tabs import ActivationsTab, ArchitectureTab, FiltersTab, KernelResponseTab, SaliencyTab, TopImagesTab
 from .tabs.base import close_widgets
@@ -183,6 +184,16 @@ class Explorer(W.VBox):
     (with ``.position_row``/``.position_col``) chooses what an attribution explains,
     a class averaged over the output positions or the class at one position.
 
+    Models with several inputs take ``images`` in the model's input structure
+    (a list in input order or a dict ``{input name: array}``, one row per
+    example); an **Input** control picks the image input the views show
+    when there are several, the other inputs of the current example are
+    listed in a small table (``feature_names``: a dict ``{input name: names}``,
+    or a list for the one tabular input), and tabular inputs get per-feature
+    attribution charts in the Saliency tab. Models with several outputs get
+    an **Output** control choosing the head whose class is explained
+    (``class_names`` may be a dict ``{output name: names}``).
+
     The controls are ordinary ipywidgets: ``explorer.layer``, ``.channel``,
     ``.image``, ``.method`` (``observe``/``link`` work); ``explorer.selection``
     is their state as one value and ``explorer.tabs_by_title`` the tab objects.
@@ -192,12 +203,22 @@ class Explorer(W.VBox):
     """
 
     def __init__(self, model, images, labels=None, class_names=None, preprocess=None,
-                 vocabulary=None, dataset=None, cache_bytes=512 * 2**20, warm_up: bool = True, **kwargs):
+                 vocabulary=None, dataset=None, cache_bytes=512 * 2**20, warm_up: bool = True, feature_names=None,
+                 **kwargs):
         self._closed = True  # until the worker runs there is nothing to close
         self.inspector = Inspector(model, preprocess=preprocess, cache_bytes=cache_bytes)
         self.model = self.inspector.model
         self.preprocess = preprocess
-        self.class_names = None if class_names is None else [str(c) for c in class_names]
+        if isinstance(class_names, dict):
+            self.class_names = {str(k): [str(c) for c in v] for k, v in class_names.items()}
+        else:
+            self.class_names = None if class_names is None else [str(c) for c in class_names]
+        self.feature_names = feature_names
+        spec = self.inspector.spec
+        self.structured = len(spec.inputs) > 1
+        #: the indices of the model's image inputs; the first is shown until the Input control changes
+        self.image_inputs = [i for i, one in enumerate(spec.inputs) if one.kind == "image"]
+        self._first_input = self.image_inputs[0] if self.image_inputs else 0
         self.vocabulary = vocabulary
         self._images = self._initial_images(images)
         self._n_initial = len(self._images)
@@ -209,7 +230,7 @@ class Explorer(W.VBox):
         if self._labels is not None and len(self._labels) != len(self._images):
             raise ValueError(f"got {len(self._labels)} labels for {len(self._images)} images")
         # attributions are per position for token sequences, 1-D signals and vectors
-        self.is_sequence = len(self.inspector.input_shape) in (1, 2)
+        self.is_sequence = len(spec.inputs[self._first_input].shape) in (1, 2)
         self.pictures_cache = ByteBudgetCache(PICTURES_CACHE_BYTES)
         self.last_update_seconds = 0.0
         self._status = ("", False)  # (text, is error) of the last draw
@@ -218,7 +239,7 @@ class Explorer(W.VBox):
         self._handlers: list[tuple[W.Widget, object, str]] = []
         self._warmed_image = None
         self._syncing = False
-        self._names_warning = _class_names_warning(self.class_names, views.class_count(self.inspector))
+        self._names_warning = self._check_class_names()
         if self._names_warning:
             warnings.warn(self._names_warning, UserWarning, stacklevel=2)
 
@@ -241,7 +262,19 @@ class Explorer(W.VBox):
 
     # ----------------------------------------------------------------- images
     def _initial_images(self, images):
-        """Validated examples, kept as given (before preprocess) for display and computation."""
+        """Validated examples, kept as given (before preprocess) for display and computation;
+        for a model with several inputs each example is a tuple with one array per input."""
+        if self.structured:
+            self.inspector.batches(images)  # structure, shape/dtype/NaN checks with clear errors
+            spec = self.inspector.spec
+            ordered = [images[one.name] for one in spec.inputs] if isinstance(images, dict) else list(images)
+            batches = []
+            for value, one in zip(ordered, spec.inputs):
+                raw = to_numpy(value)
+                batch = as_batch(raw, one.shape, raw.dtype if raw.dtype.kind in "uif" else one.dtype)
+                batch.setflags(write=False)
+                batches.append(batch)
+            return [tuple(b[i] for b in batches) for i in range(len(batches[0]))]
         self.inspector.batch(images)  # shape/dtype/NaN checks with clear errors
         raw = np.asarray(images.numpy() if hasattr(images, "numpy") else images)
         dtype = raw.dtype if raw.dtype.kind in "uif" else self.inspector.input_dtype
@@ -258,8 +291,35 @@ class Explorer(W.VBox):
     def image_count(self) -> int:
         return len(self._images)
 
-    def image_array(self, index: int) -> np.ndarray:
-        return self._images[index]
+    def image_array(self, index: int):
+        """Example ``index`` as the model takes it (a list with one array per input for a
+        model with several inputs)."""
+        example = self._images[index]
+        return list(example) if self.structured else example
+
+    def shown_image(self, index: int, input: Optional[int] = None) -> np.ndarray:
+        """The image of example ``index`` that the views draw: the model's input, or for a model
+        with several inputs input number ``input`` (default: the one the Input control selects)."""
+        example = self._images[index]
+        if not self.structured:
+            return example
+        return example[self.input.value if input is None else input]
+
+    def explained(self, selection) -> dict:
+        """``input=``/``output=`` for ``attribute`` on models with several inputs or outputs."""
+        out = {}
+        if self.structured:
+            out["input"] = selection.input
+        if len(self.inspector.spec.outputs) > 1:
+            out["output"] = selection.output
+        return out
+
+    def held(self, selection) -> dict:
+        """``input=``/``hold=`` for ``maximize`` on models with several inputs: the selected
+        input is optimised, the others held at the current example."""
+        if not self.structured:
+            return {}
+        return {"input": selection.input, "hold": self.image_array(selection.image)}
 
     def image_key(self, index: int):
         """A cache key for the content of image ``index`` (changes when an upload is inverted)."""
@@ -278,7 +338,11 @@ class Explorer(W.VBox):
 
     def ranked_data(self):
         """The data "Top images" ranks now."""
-        return self._dataset if self._dataset is not None else np.stack(self._images)
+        if self._dataset is not None:
+            return self._dataset
+        if self.structured:
+            return [np.stack([example[i] for example in self._images]) for i in range(len(self.inspector.spec.inputs))]
+        return np.stack(self._images)
 
     def _image_options(self):
         options = []
@@ -288,7 +352,8 @@ class Explorer(W.VBox):
                 text += f" ({self._uploads[i].name})"
             elif self._labels is not None and i < len(self._labels):
                 label = self._labels[i]
-                name = self.class_names[label] if self.class_names and 0 <= label < len(self.class_names) else str(label)
+                names = self._label_names()
+                name = names[label] if names and 0 <= label < len(names) else str(label)
                 text += f" (label {name})"
             options.append((text, i))
         return options
@@ -313,7 +378,7 @@ class Explorer(W.VBox):
                                for name, cls in attribution.METHODS.items()}
         self._method_labels[MAXIMIZE] = "Maximize (what the unit wants)"
         self.method_options = {name: _controls(cls.option_table) for name, cls in attribution.METHODS.items()}
-        self.method_options[MAXIMIZE] = _controls(_maximize_table(ins.input_shape))
+        self.method_options[MAXIMIZE] = _controls(_maximize_table(ins.spec.inputs[self._first_input].shape))
         self.method = W.Dropdown(description="Method", options=[(label, name) for name, label in self._method_labels.items()],
                                  value="gradient" if "gradient" in self._method_labels else next(iter(self._method_labels)),
                                  layout=W.Layout(width="340px"))
@@ -323,12 +388,16 @@ class Explorer(W.VBox):
         self.single_channel = W.Checkbox(description="Only the selected input channel", value=False, indent=False)
         self.page = W.IntSlider(description="Page", min=0, max=0, value=0, layout=W.Layout(width="260px"))
         self.opacity = W.FloatSlider(description="Opacity", min=0.0, max=1.0, step=0.05, value=0.5)
-        target_options = [("top predicted", -1)]
-        n_classes = views.class_count(self.inspector)
-        for c in range(min(n_classes, 1000)):
-            name = self.class_names[c] if self.class_names and c < len(self.class_names) else str(c)
-            target_options.append((f"{c}: {name}", c))
-        self.target = W.Dropdown(description="Target", options=target_options, value=-1, layout=W.Layout(width="340px"))
+        spec = ins.spec
+        self.input = W.Dropdown(description="Input", options=[(spec.inputs[i].name, i) for i in self.image_inputs]
+                                or [(spec.inputs[0].name, 0)], value=self._first_input, layout=W.Layout(width="340px"),
+                                tooltip="The image input the views show and explain")
+        self.output = W.Dropdown(description="Output", options=[(o.name, i) for i, o in enumerate(spec.outputs)],
+                                 value=0, layout=W.Layout(width="340px"), tooltip="The head whose class is explained")
+        self.input.layout.display = "" if len(self.image_inputs) > 1 else "none"
+        self.output.layout.display = "" if len(spec.outputs) > 1 else "none"
+        self.target = W.Dropdown(description="Target", options=self._target_options(0), value=-1,
+                                 layout=W.Layout(width="340px"))
         # spatial outputs (segmentation, detection heads): what an attribution explains
         self.explain = W.Dropdown(description="Explain", value="mean", style=_STYLE, layout=W.Layout(width="340px"),
                                   options=[("the class averaged over every output position", "mean"),
@@ -364,9 +433,15 @@ class Explorer(W.VBox):
         row1 = W.HBox([self.layer, self.channel, self.input_channel])
         row2 = W.HBox([self.image, self.upload, self.invert, self.export_button, self.download])
         row3 = W.HBox([self.method, self.target, self.opacity])
-        images = len(ins.input_shape) == 3
+        row4 = W.HBox([self.input, self.output])
+        images = len(ins.spec.inputs[self._first_input].shape) == 3
         self.preview.layout.display = "" if images else "none"
-        self._controls_box = W.HBox([W.VBox([row1, row2, row3, self.options_box]), self.preview])
+        if self.structured:  # an upload is one image; the example's other inputs would be missing
+            self.upload.layout.display = "none"
+        #: the current example's non-image inputs (models with several inputs)
+        self.inputs_table = W.HTML("", layout=W.Layout(display="" if self.structured else "none"))
+        self._controls_box = W.HBox([W.VBox([row1, row2, row3, row4, self.options_box]),
+                                     W.VBox([self.preview, self.inputs_table])])
         self._status_row = W.HBox([self.progress, self.status])
 
     def _output_grid(self):
@@ -379,6 +454,34 @@ class Explorer(W.VBox):
             shape = np.asarray(self.inspector.predict(self._images[0])).shape[1:]
         return (int(shape[0]), int(shape[1]) if len(shape) > 2 else 1)
 
+    def _check_class_names(self):
+        """What is wrong with ``class_names`` for each head it names, or None."""
+        from .tabs.head_charts import head_names
+
+        problems = []
+        for output, spec in enumerate(self.inspector.spec.outputs):
+            problem = _class_names_warning(head_names(self, output), views.class_count(self.inspector, output))
+            if problem:
+                problems.append(problem if len(self.inspector.spec.outputs) == 1 else f"{spec.name}: {problem}")
+        return "; ".join(problems) or None
+
+    def _label_names(self):
+        """The names of the classes that ``labels`` index (the first head's)."""
+        from .tabs.head_charts import head_names
+
+        return head_names(self, 0)
+
+    def _target_options(self, output):
+        from .tabs.head_charts import head_names
+
+        options = [("top predicted", -1)]
+        n_classes = views.class_count(self.inspector, output)
+        names = head_names(self, output)
+        for c in range(min(n_classes, 1000)):
+            name = names[c] if names and c < len(names) else str(c)
+            options.append((f"{c}: {name}", c))
+        return options
+
     def _observe(self, widget, handler, names="value"):
         widget.observe(handler, names=names)
         self._handlers.append((widget, handler, names))
@@ -386,7 +489,7 @@ class Explorer(W.VBox):
     def _wire(self):
         for control in (self.layer, self.channel, self.image, self.input_channel, self.shared_scale,
                         self.single_channel, self.opacity, self.target, self.method, self.page, self.sign,
-                        self.explain, self.position_row, self.position_col):
+                        self.explain, self.position_row, self.position_col, self.input, self.output):
             self._observe(control, self._control_changed)
         self._observe(self.tabs, self._control_changed, "selected_index")
         self._observe(self.tabs, self._tab_changed, "selected_index")
@@ -437,10 +540,10 @@ class Explorer(W.VBox):
             opacity=float(self.opacity.value), input_channel=int(self.input_channel.value),
             single_channel=bool(self.single_channel.value), shared_scale=bool(self.shared_scale.value),
             page=int(self.page.value), tab=TAB_TITLES[self.tabs.selected_index or 0], data_version=self.data_version,
-            output_position=self._output_position())
+            output_position=self._output_position(), input=int(self.input.value), output=int(self.output.value))
 
     def _output_position(self):
-        if self.explain.value != "position" or not views.is_spatial_output(self.inspector):
+        if self.explain.value != "position" or not views.is_spatial_output(self.inspector, int(self.output.value)):
             return None
         return (int(self.position_row.value), int(self.position_col.value))
 
@@ -460,7 +563,7 @@ class Explorer(W.VBox):
         owner, new = change["owner"], change["new"]
         if self._syncing:
             return
-        if new is None and owner in (self.layer, self.image, self.method, self.target):
+        if new is None and owner in (self.layer, self.image, self.method, self.target, self.input, self.output):
             self._syncing = True  # put the old value back: nothing to redraw
             try:
                 owner.value = change["old"]
@@ -474,8 +577,15 @@ class Explorer(W.VBox):
             self.channel.value = min(new * views.PAGE_SIZE, self.channel.max)  # jump to the page's first channel
         elif owner is self.channel and self.page.value != new // views.PAGE_SIZE and new // views.PAGE_SIZE <= self.page.max:
             self.page.value = new // views.PAGE_SIZE
-        elif owner is self.image:
+        elif owner is self.image or owner is self.input:
             self._show_image()
+        elif owner is self.output:
+            self._syncing = True  # the head's own classes; explain its top one
+            try:
+                self.target.options = self._target_options(new)
+                self.target.value = -1
+            finally:
+                self._syncing = False
         elif owner is self.method:
             self._show_method_options()
         self._show_applicable_controls()
@@ -522,8 +632,11 @@ class Explorer(W.VBox):
             self.invert.value = bool(upload is not None and upload.inverted)
         finally:
             self._syncing = False
+        if self.structured:
+            spec = self.inspector.spec
+            self.inputs_table.value = inputs_table_html(spec, self._images[index], self.feature_names)
         if self.preview.layout.display != "none":
-            image = self._images[index]
+            image = self.shown_image(index)
             with self.preview.hold_sync():
                 self.preview.set_image(display_image(image))
                 self.preview.label = f"{image.shape[0]}×{image.shape[1]} as the model receives it"
@@ -661,9 +774,14 @@ class Explorer(W.VBox):
     # ----------------------------------------------------------------- status
     def _summary_line(self, s):
         parts = [f"layer {s.layer}", f"channel {s.channel}", f"image {s.image}"]
+        if len(self.image_inputs) > 1:
+            parts.append(f"input {self.inspector.spec.inputs[s.input].name}")
+        if len(self.inspector.spec.outputs) > 1:
+            parts.append(f"output {self.inspector.spec.outputs[s.output].name}")
         if self._labels is not None and s.image < len(self._labels):
             label = self._labels[s.image]
-            parts.append("label " + (self.class_names[label] if self.class_names and label < len(self.class_names) else str(label)))
+            names = self._label_names()
+            parts.append("label " + (names[label] if names and 0 <= label < len(names) else str(label)))
         return " · ".join(parts) + f" · updated in {self.last_update_seconds * 1e3:.0f} ms"
 
     def _render_status(self):

@@ -40,6 +40,8 @@ class Selection:
     tab: str = "Activations"
     data_version: int = 0
     output_position: Optional[tuple[int, int]] = None  # spatial outputs: None = every position
+    input: int = 0
+    output: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "options", tuple(sorted((str(k), v) for k, v in dict(self.options).items())))

@@ -40,13 +40,17 @@ class ExplorerContext(Protocol):
     model: Any
     data_version: int  # changes when what "Top images" ranks changes
     preprocess: Optional[Callable]
-    class_names: Optional[list]
+    class_names: Optional[Any]  # a list, or a dict {output name: names}
+    feature_names: Optional[Any]
+    structured: bool  # several model inputs
     vocabulary: Optional[list]
     is_sequence: bool
     pictures_cache: ByteBudgetCache  # rendered views, keyed by what they show
     channel: W.IntSlider
     layer: W.Dropdown
     target: W.Dropdown
+    input: W.Dropdown  # the image input shown (models with several inputs)
+    output: W.Dropdown  # the head explained (models with several outputs)
     shared_scale: W.Checkbox
     single_channel: W.Checkbox
     page: W.IntSlider
@@ -54,6 +58,12 @@ class ExplorerContext(Protocol):
     def image_array(self, index: int) -> np.ndarray: ...
 
     def image_key(self, index: int) -> Hashable: ...
+
+    def shown_image(self, index: int, input: Optional[int] = None) -> np.ndarray: ...
+
+    def explained(self, selection: Selection) -> dict: ...
+
+    def held(self, selection: Selection) -> dict: ...
 
     def ranked_data(self) -> Any: ...
 

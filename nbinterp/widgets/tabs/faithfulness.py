@@ -233,7 +233,7 @@ class FaithfulnessPanel:
         ex = self.tab.explorer
         heat, target, _ = self._map(selection, job)
         image = ex.image_array(selection.image)
-        common = dict(target=target, preprocess=ex.preprocess, cancel=job.cancel)
+        common = dict(target=target, preprocess=ex.preprocess, cancel=job.cancel, **ex.explained(selection))
         model = self._model(selection, image)
         deleted = metrics.deletion(model, image, heat,
                                    progress=lambda f: job.progress(0.5 * f, "deletion"), **common)
@@ -264,8 +264,9 @@ class FaithfulnessPanel:
         result = metrics.randomization_check(self._model(selection, image), image, selection.method,
                                              target=target, layer=layer, preprocess=ex.preprocess,
                                              cancel=job.cancel, progress=lambda f: job.progress(f, "sanity check"),
-                                             **selection.option_values)
-        picture = sanity_picture(result, image, selection.opacity, ex.is_sequence)
+                                             **ex.explained(selection), **selection.option_values)
+        picture = sanity_picture(result, ex.shown_image(selection.image, selection.input), selection.opacity,
+                                 ex.is_sequence)
         if job.superseded:
             return
         with self.sanity.hold_sync():

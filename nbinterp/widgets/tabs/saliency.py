@@ -20,6 +20,8 @@ from ..selection import Selection
 from ..updates import Job, Work
 from .base import Tab
 from .faithfulness import FaithfulnessPanel
+from .feature_bars import FeatureBars
+from .head_charts import HeadCharts, head_names
 
 MAXIMIZE = "maximize"
 HEAT_CACHE_BYTES = 32 * 2**20
@@ -81,18 +83,22 @@ class SaliencyTab(Tab):
         self.explain_row = W.HBox([ex.explain, ex.position_row, ex.position_col])
         self.explain_row.layout.display = "" if views.is_spatial_output(ex.inspector) else "none"
         self.faithfulness = FaithfulnessPanel(self)
-        return W.VBox([self.note, self.explain_row, W.HBox([self.overlay, self._chart_holder]), self.tokens,
-                       self.faithfulness.box])
+        self.features = FeatureBars(self.explorer)  # tabular inputs: attribution per feature
+        self.heads = HeadCharts(self.explorer, self._head_selected)  # multi-output models: a chart per head
+        return W.VBox([self.note, self.explain_row, W.HBox([self.overlay, self._chart_holder, self.features.box]),
+                       self.tokens, self.faithfulness.box])
 
     @property
     def canvases(self):
         return (self.overlay,)
 
     def extra_widgets(self):
-        return (self.chart,) + self.faithfulness.widgets
+        return (self.chart,) + self.faithfulness.widgets + self.features.widgets() + self.heads.widgets()
 
     def close(self):
         self.faithfulness.close()
+        self.heads.close()
+        self.features.close()
         super().close()
         self.heat_cache.clear()
         self._explained.clear()
@@ -102,7 +108,9 @@ class SaliencyTab(Tab):
         # the chart is in the page only while its tab shows: bqplot lays a hidden figure out at
         # zero size, which gives its rectangles negative widths and heights
         if selection.tab == self.title and not self._chart_holder.children:
-            self._chart_holder.children = (self.chart,)
+            self._chart_holder.children = (self.heads.box if self.heads.active else self.chart,)
+            self.heads.show()
+            self.features.show()
         elif selection.tab != self.title and self._chart_holder.children:
             self._chart_holder.children = ()
         position = "" if selection.output_position is not None else "none"
@@ -114,6 +122,12 @@ class SaliencyTab(Tab):
         """Explain the class of bar ``index`` (what a click on that bar does)."""
         if 0 <= index < len(self.bar_classes):
             self.explorer.target.value = self.bar_classes[index]
+
+    def _head_selected(self, head, target):
+        ex = self.explorer
+        if ex.output.value != head:
+            ex.output.value = head
+        ex.target.value = target
 
     def _bar_clicked(self, bar, event):
         index = event.get("data", {}).get("index")
@@ -141,7 +155,7 @@ class SaliencyTab(Tab):
         import keras
 
         ex = self.explorer
-        if not views.is_spatial_output(ex.inspector):
+        if len(ex.model.outputs) > 1 or not views.is_spatial_output(ex.inspector):
             return ex.model
         position = selection.output_position
         grid = tuple(np.asarray(ex.inspector.predict(image)).shape[1:-1]) if position is not None else ()
@@ -200,7 +214,7 @@ class SaliencyTab(Tab):
     def _target(self, selection, image):
         if selection.target >= 0:
             return selection.target
-        return views.top_classes(self.explorer.inspector, image, 1)[0][0]
+        return views.top_classes(self.explorer.inspector, image, 1, output=selection.output)[0][0]
 
     def heat(self, selection: Selection, method: str, options: dict, job: Job, draw_partial=None):
         """The attribution map of ``method`` for the selection's image and target (cached).
@@ -213,7 +227,7 @@ class SaliencyTab(Tab):
         target = self._target(selection, image)
         layer = self.layer_for(method, selection.layer)
         key = (ex.image_key(selection.image), method, tuple(sorted(options.items())), target, layer,
-               selection.output_position)
+               selection.output_position, selection.input, selection.output)
         heat = self.heat_cache.get(key)
         if heat is not None:
             return heat, target, layer
@@ -228,7 +242,7 @@ class SaliencyTab(Tab):
             extra["preview"] = lambda maps: draw_partial(maps[0], done[0])
         heat = attribution.attribute(self.explained_model(selection, image), image, target=target, method=method,
                                      layer=layer, preprocess=ex.preprocess, cancel=job.cancel, progress=progress,
-                                     **extra, **options)[0]
+                                     **extra, **ex.explained(selection), **options)[0]
         heat.setflags(write=False)
         self.heat_cache.put(key, heat)
         job.check()
@@ -253,8 +267,9 @@ class SaliencyTab(Tab):
         ex = self.explorer
         image = ex.image_array(selection.image)
         self.follow(selection)
-        indices, scores, names, probabilities = views.top_classes(ex.inspector, image, 5, ex.class_names)
-        bars_key = ex.image_key(selection.image)
+        indices, scores, names, probabilities = views.top_classes(ex.inspector, image, 5,
+                                                                  head_names(ex, selection.output), selection.output)
+        bars_key = (ex.image_key(selection.image), selection.output)
         if self._bars_key != bars_key and selection.tab == self.title:
             heights, texts = bar_heights(scores, probabilities)
             labels = [f"{i}: {n}" if n != str(i) else str(i) for i, n in zip(indices, names)]
@@ -268,12 +283,15 @@ class SaliencyTab(Tab):
             self._bars_key = bars_key
         target = indices[0] if selection.target < 0 else selection.target
         self.bars.selected = [indices.index(target)] if target in indices else []
+        self.heads.update(selection, target)
         if selection.method == MAXIMIZE:
             self._update_maximize(selection, image, job)
             return
         options = selection.option_values
         key = (ex.image_key(selection.image), selection.method, selection.options, target,
-               self.layer_for(selection.method, selection.layer), selection.opacity, selection.output_position)
+               self.layer_for(selection.method, selection.layer), selection.opacity, selection.output_position,
+               selection.input, selection.output)
+        self.features.update(selection, selection.method, options, target, job)
         if self._shown.get(id(self.overlay)) == key:
             return
         heat, target, layer = self.heat(selection, selection.method, options, job,
@@ -284,9 +302,11 @@ class SaliencyTab(Tab):
             tokens = [vocabulary[int(t)] if 0 <= int(t) < len(vocabulary) else str(int(t)) for t in np.asarray(image).reshape(-1)]
         legend = views.attribution_legend(heat, target, signed=self.signed(selection.method, options),
                                           magnitude=self.magnitude(selection.method, options))
-        result = views.saliency_view(heat, image, selection.opacity, ex.is_sequence, tokens, legend)
+        result = views.saliency_view(heat, ex.shown_image(selection.image, selection.input), selection.opacity,
+                                     ex.is_sequence, tokens, legend)
         picture = result["overlay"]
-        name = ex.class_names[target] if ex.class_names and target < len(ex.class_names) else str(target)
+        names = head_names(ex, selection.output)
+        name = names[target] if names and target < len(names) else str(target)
         picture.label = (ex.method_label(selection.method) + (f" at {layer}" if layer else "")
                          + f" for class {target}" + (f" ({name})" if name != str(target) else "")
                          + self._explained_text(selection))
@@ -324,24 +344,31 @@ class SaliencyTab(Tab):
 
         ex, layer, options = self.explorer, selection.layer, selection.option_values
         ins = ex.inspector
-        if ins.plan.output_key(layer) == ins.plan.output_keys[0] and views.is_spatial_output(ins):
-            target = self._target(selection, image)
-            objective, label = Channel(layer, target), f"class {target} of {ex.model.name} (mean over positions)"
-        elif ins.plan.output_key(layer) == ins.plan.output_keys[0]:
-            target = self._target(selection, image)
-            objective, label = Class(target), f"class {target} of {ex.model.name}"
+        heads = list(ins.plan.output_keys)
+        if ins.plan.output_key(layer) in heads:  # an output layer: its class (or unit, for other heads)
+            head = heads.index(ins.plan.output_key(layer))
+            target = self._target(selection.replace(output=head, target=selection.target if head == selection.output
+                                                    else -1), image)
+            if head == 0 and views.is_spatial_output(ins):
+                objective, label = Channel(layer, target), f"class {target} of {ex.model.name} (mean over positions)"
+            elif head == 0:
+                objective, label = Class(target), f"class {target} of {ex.model.name}"
+            else:
+                objective, label = Channel(layer, target), f"unit {target} of {layer}"
         else:
             if views.channel_count(ins, layer) == 0:
                 raise NbinterpError(f"{layer} has no channels to maximise; pick a conv layer or the output")
             objective, label = Channel(layer, selection.channel), f"channel {selection.channel} of {layer}"
-        key = (MAXIMIZE, layer, repr(objective), selection.options)
+        held = ex.held(selection)  # models with several inputs: the others at the current example
+        key = (MAXIMIZE, layer, repr(objective), selection.options, selection.input,
+               ex.image_key(selection.image) if held else None)
         if self._shown.get(id(self.overlay)) == key:
             return
         steps = max(int(options.get("steps", 64)), 1)
         if any(d is None for d in ins.input_shape):  # sizes the model leaves open: the images' size
             options = dict(options, start=self._noise_start(image))
         try:
-            result = maximize(ex.model, objective, progress=False, preprocess=ex.preprocess, cancel=job.cancel,
+            result = maximize(ex.model, objective, progress=False, preprocess=ex.preprocess, cancel=job.cancel, **held,
                               callback=lambda step, value: job.progress((step + 1) / steps, "ascent"), **options)
         except CancelledError:
             return

@@ -65,7 +65,11 @@ class TopImagesTab(Tab):
         recons = []
         for i, (image, position) in enumerate(zip(result.images, result.positions)):
             job.check()
-            recons.append(reconstruct(ins, layer, channel, image, position=position))
+            if result.inputs is not None:  # several inputs: the whole example, projected onto result.input
+                example = [values[i] for values in result.inputs]
+                recons.append(reconstruct(ins, layer, channel, example, position=position, input=result.input))
+            else:
+                recons.append(reconstruct(ins, layer, channel, image, position=position))
             job.progress(0.8 + 0.2 * (i + 1) / len(result), "scanning")
         return views.top_images_view(result, recons)
 

@@ -16,18 +16,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, ForwardRef, Union
 
-if TYPE_CHECKING:  # pragma: no cover
-    import keras
-    import numpy.typing as npt
+import keras
+import numpy.typing as npt
 
-    from .core.inspector import Inspector
+# the Inspector's module imports this one: name it by reference, resolved from its module
+_Inspector = ForwardRef("Inspector", module="nbinterp.core.inspector")
 
-ModelLike = Union["keras.Model", str, os.PathLike, "Inspector"]
-Images = Union["npt.ArrayLike", Sequence[Any], Mapping[str, Any]]
+ModelLike = Union[keras.Model, str, os.PathLike, _Inspector]
+Images = Union[npt.ArrayLike, Sequence[Any], Mapping[str, Any]]
 LayerRef = str
-Target = Union[int, Sequence[int], "npt.ArrayLike", None]
+Target = Union[int, Sequence[int], npt.ArrayLike, None]
 Progress = Callable[[float], Any]
 Cancel = Callable[[], bool]
 Preprocess = Callable[[Any], Any]

@@ -97,3 +97,17 @@ def test_canvas_widget_loads_the_module():
     esm = ImageCanvas._esm
     text = esm.read_text() if isinstance(esm, Path) else str(esm)
     assert "export default" in text and "nbinterp-canvas" in text
+
+
+def test_public_functions_carry_type_hints_that_resolve():
+    import typing
+
+    import nbinterp
+
+    for function in (nbinterp.attribute, nbinterp.maximize, nbinterp.top_activations, nbinterp.reconstruct,
+                     nbinterp.Inspector.__init__, nbinterp.Inspector.activations, nbinterp.Inspector.kernel_response):
+        hints = typing.get_type_hints(function)
+        code = function.__code__
+        named = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+        missing = [name for name in named if name != "self" and name not in hints]
+        assert not missing and "return" in hints, (function.__qualname__, missing)

@@ -28,6 +28,9 @@ Adding a method is one class (a subclass of :class:`Attribution` with an
 from __future__ import annotations
 
 import difflib
+from typing import Any
+
+import numpy as np
 
 from ..errors import UnknownMethodError
 from .base import Attribution, trace_count
@@ -41,6 +44,10 @@ from .lrp import LRPAlphaBeta, LRPComposite, LRPEpsilon, LRPGamma
 from .occlusion import Occlusion
 from .rise import RISE
 from .smoothgrad import SmoothGrad, SquareGrad, VarGrad
+
+from ..types import Cancel, Images, LayerRef, ModelLike, Progress, Target
+
+
 
 __all__ = [
     "METHODS",
@@ -130,7 +137,16 @@ def get_method(name) -> type:
     )
 
 
-def attribute(model, images, target=None, method="gradient", layer=None, progress=None, cancel=None, **options):
+def attribute(
+    model: ModelLike,
+    images: Images,
+    target: Target = None,
+    method: str = "gradient",
+    layer: LayerRef | None = None,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+    **options: Any,
+) -> np.ndarray:
     """Attribution maps of ``images`` for the ``target`` class of ``model``.
 
     ``method``: a name from ``METHODS`` (e.g. "gradient", "smoothgrad",

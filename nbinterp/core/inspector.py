@@ -35,8 +35,9 @@ from .inputs import as_inputs, digest, to_numpy
 from .model_spec import model_spec
 from .models import resolve_model
 
+from ..types import Images, LayerRef, ModelLike, Preprocess
+
 if TYPE_CHECKING:  # pragma: no cover
-    from ..types import Images, LayerRef, ModelLike, Preprocess
     from .summary import Summary
 
 _CONV_TYPES = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)

@@ -94,6 +94,8 @@ from ..errors import InputShapeError, InvalidInputError, NotSupportedError
 from ._common import UnitModel, cached_function, cancel_requested, cancelled
 from .objectives import Channel, Class, DeepDream, Neuron, Objective, Resolved, Sum, as_objective
 
+from ..types import Cancel, Images, ModelLike, Preprocess, Progress
+
 __all__ = [
     "Objective",
     "Class",
@@ -504,26 +506,26 @@ def _resize(x, size):
 
 
 def maximize(
-    model,
-    objective,
-    steps=128,
-    lr=0.05,
-    l2=1e-3,
-    jitter=2,
-    blur_every=4,
-    blur_sigma=0.5,
-    start=None,
-    octaves=None,
-    parameterization="pixel",
-    progress=True,
-    callback=None,
-    cancel=None,
-    seed=0,
-    preprocess=None,
-    input_range=None,
-    octave_scale=1.4,
-    input=None,
-    hold=None,
+    model: ModelLike,
+    objective: Objective | int | tuple,
+    steps: int = 128,
+    lr: float = 0.05,
+    l2: float = 1e-3,
+    jitter: int = 2,
+    blur_every: int = 4,
+    blur_sigma: float = 0.5,
+    start: np.ndarray | None = None,
+    octaves: int | None = None,
+    parameterization: str | Callable = "pixel",
+    progress: bool | Progress = True,
+    callback: Callable | None = None,
+    cancel: Cancel | None = None,
+    seed: int | None = 0,
+    preprocess: Preprocess | None = None,
+    input_range: tuple[float, float] | None = None,
+    octave_scale: float = 1.4,
+    input: int | str | None = None,
+    hold: Images | None = None,
 ) -> MaximizeResult:
     """Gradient ascent on the input to maximise ``objective``; see the module documentation.
 

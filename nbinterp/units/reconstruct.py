@@ -31,7 +31,6 @@ graph and is differentiated through.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
@@ -41,8 +40,7 @@ from ..core import backward
 from ..core.inputs import as_batch, as_inputs, to_numpy
 from ._common import UnitModel, cached_function, channel_unit, output_grid, unit_model_for
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..types import Images, LayerRef, ModelLike, Preprocess
+from ..types import Images, LayerRef, ModelLike, Preprocess
 
 __all__ = ["reconstruct", "strongest_position", "METHODS"]
 

@@ -23,7 +23,9 @@ position, raw image) and one batch at a time, whatever the size of the data.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -33,6 +35,8 @@ from ..core.inputs import fits_shape, to_numpy, as_batch
 from .. import display
 from ._common import cached_function, unit_model_for, cancel_requested, cancelled, channel_unit, output_grid
 from .receptive_field import field_finder
+
+from ..types import Cancel, LayerRef, ModelLike, Preprocess, Progress
 
 __all__ = ["TopActivations", "top_activations", "iter_batches", "iter_input_batches"]
 
@@ -257,19 +261,19 @@ def _total_structured(data, spec):
 
 
 def top_activations(
-    model,
-    layer,
-    channel,
-    data,
-    k=9,
-    batch_size=64,
-    patches=True,
-    preprocess=None,
-    strategy=None,
-    progress=False,
-    callback=None,
-    cancel=None,
-    input=None,
+    model: ModelLike,
+    layer: LayerRef,
+    channel: int,
+    data: Any,
+    k: int = 9,
+    batch_size: int = 64,
+    patches: bool = True,
+    preprocess: Preprocess | None = None,
+    strategy: str | None = None,
+    progress: bool | Progress = False,
+    callback: Callable | None = None,
+    cancel: Cancel | None = None,
+    input: int | str | None = None,
 ) -> TopActivations:
     """The ``k`` examples of ``data`` on which ``channel`` of ``layer`` fires the most.
 

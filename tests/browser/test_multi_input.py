@@ -6,28 +6,27 @@ and redraws the map."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from explorer_helpers import TAB_CANVASES, canvas, click_tab, status_text, wait_drawn, wait_status_settled
 from helpers import canvas_pixels, open_notebook, real_errors, run_all, wait_for_pixels_change, widget_by_label
 
+ROOT = Path(__file__).resolve().parents[2]
 FEATURE_NAMES = ["age <years>", "a & b", "<b>bold</b>", "f3", "f4", "f5", "f6", "f7", "f8", "f9"]
 
-IMAGE_AND_FEATURES = f"""
-import os
+# the kernel builds the models of the headless multi-input tests (tests/test_multi_io.py)
+PRELUDE = f"""
+import os, sys
 os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'
-import keras, numpy as np, nbinterp
-keras.utils.set_random_seed(0)
-image = keras.Input((12, 12, 3), name="image")
-meta = keras.Input((10,), name="meta")
-x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv1")(image)
-x = keras.layers.MaxPooling2D(name="pool")(x)
-x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv2")(x)
-x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-m = keras.layers.Dense(6, activation="relu", name="meta_dense")(meta)
-joined = keras.layers.Concatenate(name="join")([x, m])
-out = keras.layers.Dense(5, activation="softmax", name="diagnosis")(joined)
-model = keras.Model([image, meta], out, name="lesions")
+sys.path.insert(0, {str(ROOT / "tests")!r})
+import numpy as np, nbinterp
+from test_multi_io import image_and_features, two_heads
+"""
+
+IMAGE_AND_FEATURES = PRELUDE + f"""
+model = image_and_features()
 rng = np.random.default_rng(0)
 images = rng.uniform(size=(4, 12, 12, 3)).astype("float32")
 features = rng.normal(size=(4, 10)).astype("float32")
@@ -36,28 +35,29 @@ ex.wait()
 ex
 """
 
-TWO_HEADS = """
-import os
-os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'
-import keras, numpy as np, nbinterp
-keras.utils.set_random_seed(1)
-image = keras.Input((12, 12, 3))
-x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="conv")(image)
-x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-cls = keras.layers.Dense(4, activation="softmax", name="classes")(x)
-box = keras.layers.Dense(3, name="box")(x)
-model = keras.Model(image, [cls, box], name="two_heads")
+TWO_HEADS = PRELUDE + """
 images = np.random.default_rng(1).uniform(size=(3, 12, 12, 3)).astype("float32")
-ex = nbinterp.Explorer(model, images, warm_up=False)
+ex = nbinterp.Explorer(two_heads(), images, warm_up=False)
 ex.wait()
 ex
 """
 
 
-def _features():
+def _inputs():
     rng = np.random.default_rng(0)
-    rng.uniform(size=(4, 12, 12, 3))
-    return rng.normal(size=(4, 10)).astype("float32")
+    images = rng.uniform(size=(4, 12, 12, 3)).astype("float32")
+    return images, rng.normal(size=(4, 10)).astype("float32")
+
+
+def _gradient_x_features():
+    """d logit[top class] / d features × features of example 0, by a plain GradientTape."""
+    from test_multi_io import image_and_features, logit_tape
+
+    model = image_and_features()
+    images, features = _inputs()
+    top = int(np.argmax(model([images[:1], features[:1]]).numpy()[0]))
+    grads = logit_tape(model, [images[:1], features[:1]], "diagnosis", top, 1)
+    return (grads * features[:1])[0]
 
 
 def _open(page, scratch_notebook, source):
@@ -107,7 +107,7 @@ def test_image_and_features_model_in_every_tab(page, browser_log, scratch_notebo
     rows = table.locator("tr").evaluate_all(
         "(rows) => rows.slice(1).map((r) => Array.from(r.cells).map((c) => c.textContent))"
     )
-    values = _features()[0]
+    values = _inputs()[1][0]
     assert rows == [[f"meta: {name}", f"{float(v):.4g}"] for name, v in zip(FEATURE_NAMES, values)], rows
     assert table.locator("b").count() == 0, "a feature name was rendered as markup"
 
@@ -145,6 +145,25 @@ def test_image_and_features_model_in_every_tab(page, browser_log, scratch_notebo
         "(bars) => bars.map((b) => parseFloat(b.getAttribute('height')))"
     )
     assert all(h >= 0 for h in heights) and max(heights) > 1, heights
+
+    # Gradient × input per feature: each bar's colour is the sign of d logit / d feature × feature
+    # of the top class (a GradientTape on the same model), the longest bar the largest |value|
+    expected = _gradient_x_features()
+    method = widget_by_label(explorer, "Method").locator("select")
+    labels = [t.replace("\xa0", " ") for t in method.locator("option").all_text_contents()]
+    method.select_option(index=labels.index("Gradient × input"))
+    page.wait_for_function(
+        "(fig) => (fig.querySelector('.mainheading') || {}).textContent.includes('Gradient × input')",
+        arg=figure.element_handle(), timeout=60_000,
+    )
+    wait_status_settled(page)
+    fills = figure.locator("rect.bar").evaluate_all("(bars) => bars.map((b) => getComputedStyle(b).fill)")
+    green, red = "rgb(84, 162, 75)", "rgb(228, 87, 86)"
+    assert fills == [green if v >= 0 else red for v in expected], (fills, expected)
+    heights = figure.locator("rect.bar").evaluate_all(
+        "(bars) => bars.map((b) => parseFloat(b.getAttribute('height')))"
+    )
+    assert int(np.argmax(heights)) == int(np.argmax(np.abs(expected))), (heights, expected)
 
     wait_status_settled(page)
     assert "⚠" not in status_text(page), status_text(page)

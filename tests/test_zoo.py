@@ -126,7 +126,13 @@ def full_matrix(name):
             refused[method] = text
             continue
         assert maps.shape == (1,) + one.shape[1:3] and np.isfinite(maps).all(), method
-    assert len(refused) <= 2, refused  # at most CAM (no global pooling before the head) and one more
+    # CAM may need global pooling right before the head; LRP has rules for linear layers, pooling and
+    # merges, and names the first layer it has none for (e.g. the Multiply of a hard-swish)
+    assert set(refused) <= {"cam", "lrp_epsilon", "lrp_gamma", "lrp_alpha_beta", "lrp_composite"}, refused
+    lrp = {m: t for m, t in refused.items() if m.startswith("lrp")}
+    assert len(lrp) in (0, 4), lrp  # the four LRP methods share their layer rules
+    for text in lrp.values():
+        assert "(" in text and ")" in text, text  # the layer and its class
 
     # maximize: a few steps on a middle convolution's channel climb it
     layer = kinds["Conv2D"]

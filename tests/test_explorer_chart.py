@@ -36,15 +36,30 @@ def test_every_listed_class_has_a_clickable_labelled_bar(explorer):
         assert float(text.rstrip("%")) == pytest.approx(100 * p, rel=0.06, abs=0.05)
     assert [str(x).split(":")[0] for x in tab.bars.x] == [str(i) for i in indices]
     # the figure never lays its plot area out at a negative size: it has a fixed size larger
-    # than its margins, and it leaves the page while its tab is hidden
+    # than its margins, and it joins the page only once its tab has shown (then stays)
     margin = tab.chart.fig_margin
     assert int(tab.chart.layout.min_width[:-2]) > margin["left"] + margin["right"]
     assert int(tab.chart.layout.min_height[:-2]) > margin["top"] + margin["bottom"]
     assert tab._chart_holder.children == (tab.chart,)
     explorer.tabs.selected_index = TAB_TITLES.index("Activations")
-    assert tab._chart_holder.children == ()
+    assert tab._chart_holder.children == (tab.chart,)
     explorer.tabs.selected_index = TAB_TITLES.index("Saliency")
     assert tab._chart_holder.children == (tab.chart,)
+
+
+def test_the_class_chart_waits_for_its_tab(digits):
+    import nbinterp
+    from nbinterp import demo
+
+    ex = nbinterp.Explorer(demo.load_model(), digits.images[:3], warm_up=False)
+    ex.wait()
+    tab = ex.tabs_by_title["Saliency"]
+    assert ex.tabs.selected_index != TAB_TITLES.index("Saliency")
+    assert tab._chart_holder.children == ()  # not rendered inside a hidden tab
+    ex.tabs.selected_index = TAB_TITLES.index("Saliency")
+    ex.wait()
+    assert tab._chart_holder.children == (tab.chart,)
+    ex.close()
 
 
 def test_a_click_on_a_small_bar_explains_that_class(explorer):

@@ -111,3 +111,13 @@ def test_public_functions_carry_type_hints_that_resolve():
         named = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
         missing = [name for name in named if name != "self" and name not in hints]
         assert not missing and "return" in hints, (function.__qualname__, missing)
+
+
+def test_test_modules_have_unique_basenames():
+    """pytest imports test modules by basename (rootdir-relative sys.path), so two files with
+    one name in tests/ and tests/browser/ break collection of the second."""
+    from collections import Counter
+    from pathlib import Path
+
+    names = Counter(p.name for p in (Path(__file__).parent).rglob("test_*.py"))
+    assert [name for name, count in names.items() if count > 1] == []

@@ -105,14 +105,13 @@ class SaliencyTab(Tab):
 
     # ------------------------------------------------------------ controls
     def follow(self, selection: Selection) -> None:
-        # the chart is in the page only while its tab shows: bqplot lays a hidden figure out at
-        # zero size, which gives its rectangles negative widths and heights
+        # the chart joins the page the first time its tab shows and stays: bqplot draws a figure
+        # first rendered at zero size (inside a hidden tab) with negative widths and heights,
+        # while a figure already drawn keeps its size when its tab is hidden and shown again
         if selection.tab == self.title and not self._chart_holder.children:
             self._chart_holder.children = (self.heads.box if self.heads.active else self.chart,)
             self.heads.show()
             self.features.show()
-        elif selection.tab != self.title and self._chart_holder.children:
-            self._chart_holder.children = ()
         position = "" if selection.output_position is not None else "none"
         for control in (self.explorer.position_row, self.explorer.position_col):
             control.layout.display = position

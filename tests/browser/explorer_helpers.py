@@ -27,6 +27,19 @@ def click_tab(page, title):
     page.locator(".nbinterp-explorer .lm-TabBar-tab", has_text=title).first.click()
 
 
+def show_tab(page, explorer, title):
+    """Click the tab ``title`` of ``explorer`` and wait until it is the current one."""
+    click_tab(page, title)
+    page.wait_for_function(
+        """([root, title]) => {
+            const tab = Array.from(root.querySelectorAll('.lm-TabBar-tab'))
+                .find((t) => t.textContent.trim() === title);
+            return tab && tab.classList.contains('lm-mod-current');
+        }""",
+        arg=[explorer.element_handle(), title],
+    )
+
+
 TAB_CANVASES = {
     # tab title -> the canvas (nbinterp-<css>) that shows the tab's picture
     "Filters": "filters-grid",
@@ -116,15 +129,7 @@ def drive_tour_explorer(page, screenshot=None):
         "Filters", "Kernel response", "Activations", "Saliency", "Top images", "Architecture"
     ], titles
     for title in titles:
-        click_tab(page, title)
-        page.wait_for_function(
-            """([root, title]) => {
-                const tab = Array.from(root.querySelectorAll('.lm-TabBar-tab'))
-                    .find((t) => t.textContent.trim() === title);
-                return tab && tab.classList.contains('lm-mod-current');
-            }""",
-            arg=[explorer.element_handle(), title],
-        )
+        show_tab(page, explorer, title)
         if title in TAB_CANVASES:
             view = canvas(page, TAB_CANVASES[title])
             view.wait_for(state="visible", timeout=60_000)

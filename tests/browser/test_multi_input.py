@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer_helpers import TAB_CANVASES, canvas, click_tab, status_text, wait_drawn, wait_status_settled
+from explorer_helpers import TAB_CANVASES, canvas, show_tab, status_text, wait_drawn, wait_status_settled
 from helpers import canvas_pixels, open_notebook, real_errors, run_all, wait_for_pixels_change, widget_by_label
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,18 +69,6 @@ def _open(page, scratch_notebook, source):
     return explorer
 
 
-def _show_tab(page, explorer, title):
-    click_tab(page, title)
-    page.wait_for_function(
-        """([root, title]) => {
-            const tab = Array.from(root.querySelectorAll('.lm-TabBar-tab'))
-                .find((t) => t.textContent.trim() === title);
-            return tab && tab.classList.contains('lm-mod-current');
-        }""",
-        arg=[explorer.element_handle(), title],
-    )
-
-
 def _not_blank(page, css, what):
     view = canvas(page, css)
     view.wait_for(state="visible", timeout=60_000)
@@ -115,7 +103,7 @@ def test_image_and_features_model_in_every_tab(page, browser_log, scratch_notebo
     titles = [t.strip() for t in explorer.locator(".lm-TabBar-tab").all_text_contents()]
     assert {"Activations", "Saliency", "Architecture"} <= set(titles), titles
     for title in titles:
-        _show_tab(page, explorer, title)
+        show_tab(page, explorer, title)
         if title in TAB_CANVASES:
             _not_blank(page, TAB_CANVASES[title], title)
         elif title == "Architecture":
@@ -127,7 +115,7 @@ def test_image_and_features_model_in_every_tab(page, browser_log, scratch_notebo
         assert "⚠" not in status_text(page), f"{title}: {status_text(page)}"
 
     # Saliency: a bar per feature of the tabular input, named by the person's names
-    _show_tab(page, explorer, "Saliency")
+    show_tab(page, explorer, "Saliency")
     _not_blank(page, "saliency", "Saliency")
     figure = explorer.locator(".bqplot").filter(
         has=page.locator(".mainheading", has_text="meta:")).first
@@ -178,7 +166,7 @@ def test_two_heads_output_picker_switches_the_explained_head(page, browser_log, 
     names = [t.replace("\xa0", " ") for t in output.locator("option").all_text_contents()]
     assert len(names) == 2, names
 
-    _show_tab(page, explorer, "Saliency")
+    show_tab(page, explorer, "Saliency")
     saliency = _not_blank(page, "saliency", "Saliency")
     page.wait_for_function(
         """(root) => Array.from(root.querySelectorAll('.bqplot')).filter(

@@ -4,7 +4,7 @@ one explains that class, and Maximize draws a picture."""
 
 from __future__ import annotations
 
-from explorer_helpers import canvas, click_tab, status_text, wait_drawn, wait_status_settled
+from explorer_helpers import canvas, show_tab, status_text, wait_drawn, wait_status_settled
 from helpers import canvas_pixels, open_notebook, real_errors, run_all, wait_for_pixels_change, widget_by_label
 
 SETUP = """
@@ -29,18 +29,6 @@ def visibility(explorer, label):
     control = widget_by_label(explorer, label)
     assert control.count() == 1, f"no control labelled {label!r}"
     return control.evaluate("(el) => getComputedStyle(el).visibility")
-
-
-def show_tab(page, explorer, title):
-    click_tab(page, title)
-    page.wait_for_function(
-        """([root, title]) => {
-            const tab = Array.from(root.querySelectorAll('.lm-TabBar-tab'))
-                .find((t) => t.textContent.trim() === title);
-            return tab && tab.classList.contains('lm-mod-current');
-        }""",
-        arg=[explorer.element_handle(), title],
-    )
 
 
 def saliency_caption(page):

@@ -316,3 +316,28 @@ def test_spatial_outputs_are_refused_with_the_fix():
     out = keras.layers.Conv2D(3, 8)(inp)  # (None, 1, 1, 3)
     with pytest.raises(Exception, match="Flatten"):
         attribute(keras.Model(inp, out), np.zeros((1, 8, 8, 3), "float32"))
+
+
+def test_a_model_collected_while_the_table_is_read_changes_nothing_until_the_next_use():
+    """Garbage collection can run in any thread at any allocation, also while another
+    use of the table is iterating over it: a dying model's functions are dropped at
+    the next use of the table, never from inside the collector."""
+    import gc
+    import weakref
+
+    model, keeper = cnn(seed=12), cnn(seed=13)
+    attribute(model, images(1))
+    attribute(keeper, images(1))
+    ref = weakref.ref(model)
+    before = compiled.stats().functions
+    assert before >= 2
+    with compiled._LOCK:
+        seen = 0
+        for index, _slot in enumerate(compiled._TABLE):  # what _evict_locked and stats do
+            if index == 0:
+                del model
+                gc.collect()
+            seen += 1
+        assert ref() is None and seen == before
+    assert compiled.stats().functions < before
+    assert compiled.stats(keeper).functions >= 1

@@ -29,20 +29,26 @@ def test_results_are_byte_identical_with_and_without_warm_up(model, digits):
         {"method": "integrated_gradients", "image": 2},
         {"tab": "Kernel response", "channel": 4},
     ]
-    for step in steps:
-        for ex in (warm, cold):
-            for name, value in step.items():
-                if name == "tab":
-                    ex.tabs.selected_index = [t.title for t in ex.tab_objects].index(value)
-                else:
-                    getattr(ex, name).value = value
-            ex.wait()
-        assert warm.selection == cold.selection
-        assert shown(warm) == shown(cold), step
-        warm.warm(block=True)  # the next step is served from what warm-up computed
-    assert warm.scheduler.warm_items_done > 0 and cold.scheduler.warm_items_done == 0
-    warm.close()
-    cold.close()
+    try:
+        for step in steps:
+            for ex in (warm, cold):
+                for name, value in step.items():
+                    if name == "tab":
+                        ex.tabs.selected_index = [t.title for t in ex.tab_objects].index(value)
+                    else:
+                        getattr(ex, name).value = value
+                ex.wait()
+            assert warm.selection == cold.selection
+            seen_warm, seen_cold = shown(warm), shown(cold)
+            differ = [key for key in seen_cold if seen_warm.get(key) != seen_cold[key]]
+            notes = {key[0]: (warm.tabs_by_title[key[0]].note.value, cold.tabs_by_title[key[0]].note.value)
+                     for key in differ}
+            assert not differ, (step, notes, {key: (seen_warm[key][1:], seen_cold[key][1:]) for key in differ})
+            warm.warm(block=True)  # the next step is served from what warm-up computed
+        assert warm.scheduler.warm_items_done > 0 and cold.scheduler.warm_items_done == 0
+    finally:
+        warm.close()
+        cold.close()
 
 
 @pytest.mark.parametrize("method, ahead", [("integrated_gradients", True), ("rise", False)])
@@ -65,7 +71,12 @@ def test_warm_up_fills_the_attribution_cache_with_the_maps_that_cost_a_few_passe
     ex.close()
 
 
+def _workers():
+    return {t for t in threading.enumerate() if t.name == "nbinterp-updates"}
+
+
 def test_a_control_change_pre_empts_warm_up(model, digits):
+    workers = _workers()  # of other tests' Explorers that are still open
     ex = nbinterp.Explorer(model, digits.images[:4])
     ex.wait()
     ex.warm(block=True)
@@ -100,7 +111,7 @@ def test_a_control_change_pre_empts_warm_up(model, digits):
     ex.close()  # close cancels the running item and joins the worker
     assert time.perf_counter() - t0 < 10
     assert not ex.scheduler.alive
-    assert [t for t in threading.enumerate() if t.name == "nbinterp-updates"] == []
+    assert _workers() - workers == set()
 
 
 def test_status_line_hints_at_warm_up_while_it_runs(model, digits):

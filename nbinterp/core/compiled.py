@@ -46,11 +46,24 @@ class _Entry:
     measured: bool = False
 
 
-def _purge(ref):
-    """A model died: drop its functions."""
-    with _LOCK:
-        for slot in [slot for slot in _TABLE if slot[0] is ref]:
-            del _TABLE[slot]
+# references of models that died, whose functions are dropped at the next use of the
+# table: a weak-reference callback runs inside garbage collection, which may start in
+# any thread at any allocation, also while this thread is iterating over the table
+_DEAD: list = []
+
+
+def _died(ref):
+    _DEAD.append(ref)  # atomic; never touches the table
+
+
+def _reap_locked():
+    while _DEAD:
+        _drop_locked(_DEAD.pop())
+
+
+def _drop_locked(ref):
+    for slot in [slot for slot in list(_TABLE) if slot[0] is ref]:
+        del _TABLE[slot]
 
 
 _REFS: "weakref.WeakKeyDictionary[object, weakref.ref]" = weakref.WeakKeyDictionary()
@@ -68,7 +81,7 @@ def _ref(model):
         model = SHARED
     ref = _REFS.get(model)
     if ref is None:
-        ref = _REFS[model] = weakref.ref(model, _purge)
+        ref = _REFS[model] = weakref.ref(model, _died)
     return ref
 
 
@@ -84,6 +97,7 @@ def function(model, key: tuple, build, kind: str | None = None):
     """
     kind = kind or str(key[0])
     with _LOCK:
+        _reap_locked()
         slot = (_ref(model), key)
         entry = _TABLE.get(slot)
         if entry is not None:
@@ -133,6 +147,7 @@ def measure(model, key: tuple, concrete) -> None:
 
 def _evict_locked(keep=None):
     """Drop least-recently-used functions until within the budget (never ``keep``)."""
+    _reap_locked()
     total = sum(e.nbytes for e in _TABLE.values())
     for slot in list(_TABLE):
         if total <= budget and len(_TABLE) <= max_functions:
@@ -146,14 +161,16 @@ def _evict_locked(keep=None):
 def forget(model) -> None:
     """Drop every compiled function of ``model`` (they are traced again on next use)."""
     with _LOCK:
+        _reap_locked()
         ref = _REFS.get(model)
         if ref is not None:
-            _purge(ref)
+            _drop_locked(ref)
 
 
 def contains(model, key: tuple) -> bool:
     """Whether a function for ``(model, key)`` is stored (without touching its recency)."""
     with _LOCK:
+        _reap_locked()
         ref = _REFS.get(model)
         return ref is not None and (ref, key) in _TABLE
 
@@ -172,6 +189,7 @@ class Stats:
 def stats(model=None) -> Stats:
     """Counts and estimated memory of the compiled functions (of one model, or all)."""
     with _LOCK:
+        _reap_locked()
         ref = _REFS.get(model) if model is not None else None
         entries = [e for (r, _), e in _TABLE.items() if model is None or r is ref]
         by_kind: dict = {}

@@ -7,8 +7,11 @@ Two parts, each model in a fresh process (``--child`` runs one part):
   layers spread over the model, then 5 images, then 10 channels. For each
   action it prints the latency until every visible view is current, and the
   steady latency of the same action measured right after (the same change
-  made again after moving away and back), with their ratio; then medians and
-  maxima per kind of action. Think time is when the Explorer's idle-time
+  made again after moving away and back, which the Explorer's caches serve),
+  with their ratio; and the *recomputed* latency (the same change once more
+  with every result cache emptied and warm-up off: what the view costs to
+  compute once compiled), with first/recomputed; then medians and maxima per
+  kind of action. Think time is when the Explorer's idle-time
   warm-up works.
 * ``api``: ``nbinterp.attribute`` on ResNet50 (weights=None, 160x160,
   batch 1) in a fresh process: the first-call time of each of the 13
@@ -128,7 +131,21 @@ def explorer_part(name, think):
         set_value()
         ex.wait(600)
         steady = time.perf_counter() - t0
-        rows.append({"kind": kind, "label": label, "first": first, "steady": steady, "status": ex.status.value})
+        # recomputed: the same change once more with every result cache emptied (compiled
+        # functions kept) and warm-up off, so nothing is served from a cache: the cost of
+        # computing the view once compiled
+        ex.scheduler.warm_up = False
+        back()
+        ex.wait(600)
+        for cache in result_caches(ex):
+            cache.clear()
+        t0 = time.perf_counter()
+        set_value()
+        ex.wait(600)
+        recomputed = time.perf_counter() - t0
+        ex.scheduler.warm_up = True
+        rows.append({"kind": kind, "label": label, "first": first, "steady": steady, "recomputed": recomputed,
+                     "status": ex.status.value})
 
     def setter(control, value):
         return lambda: setattr(control, "value", value)
@@ -164,6 +181,11 @@ def explorer_part(name, think):
         act("channel", str(value), setter(ex.channel, value), setter(ex.channel, previous))
     ex.close()
     return {"model": name, "construct": construct, "rows": rows}
+
+
+def result_caches(ex):
+    """The Explorer's caches of computed results (not its compiled functions)."""
+    return (ex.inspector.cache, ex.pictures_cache, ex.tabs_by_title["Saliency"].heat_cache)
 
 
 def _tab_index(ex, title):
@@ -213,21 +235,28 @@ def report_explorer(result, think):
     name = result["model"]
     print(f"\n== {name}: Explorer constructed and first view drawn in {result['construct']:.2f} s "
           f"(think time {think:g} s)")
-    print(f"{'action':8} {'value':34} {'first ms':>9} {'steady ms':>10} {'ratio':>6} {'target':>8}  ok")
-    kinds = {}
+    print(f"{'action':8} {'value':34} {'first ms':>9} {'steady ms':>10} {'ratio':>6} {'target':>8}  ok "
+          f"{'recomputed ms':>14} {'first/recomputed':>17}")
+    kinds, recomputed = {}, {}
     for row in result["rows"]:
         target = max(2 * row["steady"], 0.150)
         ok = row["first"] <= target
         ratio = row["first"] / max(row["steady"], 1e-6)
         kinds.setdefault(row["kind"], []).append(row["first"])
+        recomputed.setdefault(row["kind"], []).append(row["recomputed"])
         flag = "yes" if ok else "NO"
         print(f"{row['kind']:8} {row['label'][:34]:34} {1e3 * row['first']:9.1f} {1e3 * row['steady']:10.1f} "
-              f"{ratio:6.2f} {1e3 * target:8.0f}  {flag}")
+              f"{ratio:6.2f} {1e3 * target:8.0f}  {flag:3} {1e3 * row['recomputed']:14.1f} "
+              f"{row['first'] / max(row['recomputed'], 1e-6):17.2f}")
     met = all(r["first"] <= max(2 * r["steady"], 0.150) for r in result["rows"])
     for kind, values in kinds.items():
-        print(f"  {kind:8} first touch: median {1e3 * statistics.median(values):7.1f} ms, max {1e3 * max(values):7.1f} ms")
+        print(f"  {kind:8} first touch: median {1e3 * statistics.median(values):7.1f} ms, max {1e3 * max(values):7.1f} ms;"
+              f" recomputed: median {1e3 * statistics.median(recomputed[kind]):7.1f} ms")
     if name in FAST_TARGET_MODELS:
         print(f"  target (every action <= max(2x steady, 150 ms)): {'met' if met else 'NOT met'}")
+        late = [r for r in result["rows"] if r["first"] > max(2 * r["recomputed"], 0.150)]
+        print(f"  every action <= max(2x recomputed, 150 ms): {len(result['rows']) - len(late)} of "
+              f"{len(result['rows'])}" + (f" (not: {', '.join(r['label'] for r in late)})" if late else ""))
     elif name == "resnet50":
         med_m = statistics.median(kinds.get("method", [0]))
         med_l = statistics.median(kinds.get("layer", [0]))

@@ -262,16 +262,16 @@ def tour_copy(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def jupyter_server(tmp_path_factory):
-    require_module("jupyterlab", "JupyterLab")
-    home = tmp_path_factory.mktemp("jupyterlab")
+def serve_jupyter(tmp_path_factory, what: str, module: str, root: Path, *options: str):
+    """Start ``python -m MODULE`` (a Jupyter server app) on a free port with no token,
+    serving ``root``; yield its :class:`Server`, then stop it."""
+    home = tmp_path_factory.mktemp(module)
     env = jupyter_home(home)
     port = _free_port()
     cmd = [
         sys.executable,
         "-m",
-        "jupyterlab",
+        module,
         "--no-browser",
         "--allow-root",
         "--ServerApp.ip=127.0.0.1",
@@ -279,48 +279,35 @@ def jupyter_server(tmp_path_factory):
         "--ServerApp.port_retries=0",
         "--IdentityProvider.token=",
         "--ServerApp.password=",
-        f"--ServerApp.root_dir={ROOT}",
+        f"--ServerApp.root_dir={root}",
+        *options,
+    ]
+    server = start_server(what, cmd, port=port, root=root, log=home / "server.log", env=env)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def jupyter_server(tmp_path_factory):
+    require_module("jupyterlab", "JupyterLab")
+    yield from serve_jupyter(
+        tmp_path_factory, "JupyterLab", "jupyterlab", ROOT,
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.expose_app_in_browser=True",
         "--LabApp.extension_manager=readonly",
         # scratch notebooks live in a dot-folder under the root
         "--ContentsManager.allow_hidden=True",
-    ]
-    server = start_server("JupyterLab", cmd, port=port, root=ROOT, log=home / "server.log", env=env)
-    try:
-        yield server
-    finally:
-        stop_server(server)
+    )
 
 
 @pytest.fixture(scope="session")
 def notebook7_server(tmp_path_factory, tour_copy):
     require_module("notebook", "Jupyter Notebook 7")
-    home = tmp_path_factory.mktemp("notebook7")
-    env = jupyter_home(home)
-    port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "notebook",
-        "--no-browser",
-        "--allow-root",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        "--IdentityProvider.token=",
-        "--ServerApp.password=",
-        f"--ServerApp.root_dir={tour_copy}",
-        "--JupyterNotebookApp.expose_app_in_browser=True",
-    ]
-    server = start_server(
-        "Jupyter Notebook 7", cmd, port=port, root=tour_copy, log=home / "server.log", env=env
-    )
-    try:
-        yield server
-    finally:
-        stop_server(server)
+    yield from serve_jupyter(tmp_path_factory, "Jupyter Notebook 7", "notebook", tour_copy,
+                             "--JupyterNotebookApp.expose_app_in_browser=True")
 
 
 def demo_command(*args: str) -> list:

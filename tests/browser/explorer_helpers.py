@@ -71,6 +71,52 @@ def wait_readout(page, explorer, label, value, timeout=30_000):
     )
 
 
+def open_explorer(page, relpath):
+    """Open the notebook ``relpath`` in JupyterLab, run all its cells and wait until its
+    first Explorer shows with a settled status line. Returns the Explorer locator."""
+    from helpers import open_notebook, run_all
+
+    open_notebook(page, relpath)
+    run_all(page)
+    explorer = page.locator(".nbinterp-explorer").first
+    explorer.wait_for(state="visible", timeout=60_000)
+    wait_status_settled(page)
+    return explorer
+
+
+def press_channel_right(page, explorer):
+    """Focus the Channel slider's handle and press ArrowRight (channel 0 -> 1): the
+    enlarged channel, drawn and not blank before, redraws. Returns that canvas."""
+    from helpers import canvas_pixels, slider_handle, wait_for_pixels_change, widget_by_label
+
+    channel_view = canvas(page, "activation-channel")
+    wait_drawn(page, channel_view)
+    before = canvas_pixels(page, channel_view)
+    assert before[..., :3].max() > before[..., :3].min(), "the channel view is blank"
+    handle = slider_handle(widget_by_label(explorer, "Channel"))
+    handle.scroll_into_view_if_needed()
+    handle.focus()
+    page.keyboard.press("ArrowRight")
+    wait_readout(page, explorer, "Channel", 1)
+    wait_for_pixels_change(page, channel_view, before)
+    return channel_view
+
+
+def click_channel_tile(page, explorer, channel_view):
+    """Click a tile of the activation grid (conv1's 8 maps in 3x3: the last row's first
+    is channel 6): Channel reads 6 and the enlarged channel redraws. Returns the grid."""
+    from helpers import canvas_pixels, wait_for_pixels_change
+
+    grid = canvas(page, "activation-grid")
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    before = canvas_pixels(page, channel_view)
+    grid.click(position={"x": box["width"] * 0.17, "y": box["height"] * 0.83})
+    wait_readout(page, explorer, "Channel", 6)
+    wait_for_pixels_change(page, channel_view, before)
+    return grid
+
+
 def drive_tour_explorer(page, screenshot=None):
     """What a person does with the tour's Explorer, checked at each step, in any
     front end (the page must show the tour after it ran):
@@ -84,7 +130,7 @@ def drive_tour_explorer(page, screenshot=None):
 
     Returns the Explorer locator. ``screenshot(path_name)`` (optional) is
     called with a short name after the tabs were visited."""
-    from helpers import canvas_pixels, slider_handle, wait_for_pixels_change, widget_by_label
+    from helpers import canvas_pixels, wait_for_pixels_change, widget_by_label
 
     explorer = page.locator(".nbinterp-explorer").first
     explorer.wait_for(state="visible", timeout=120_000)
@@ -92,17 +138,7 @@ def drive_tour_explorer(page, screenshot=None):
     for label in ("Layer", "Channel", "Image", "Method"):
         assert widget_by_label(explorer, label).count() == 1, f"no control labelled {label!r}"
 
-    # keyboard: focus the Channel handle, ArrowRight -> channel 1, picture redraws
-    channel_view = canvas(page, "activation-channel")
-    wait_drawn(page, channel_view)
-    before = canvas_pixels(page, channel_view)
-    assert before[..., :3].max() > before[..., :3].min(), "the channel view is blank"
-    handle = slider_handle(widget_by_label(explorer, "Channel"))
-    handle.scroll_into_view_if_needed()
-    handle.focus()
-    page.keyboard.press("ArrowRight")
-    wait_readout(page, explorer, "Channel", 1)
-    wait_for_pixels_change(page, channel_view, before)
+    channel_view = press_channel_right(page, explorer)
 
     # mouse: a click on the slider's track near its right end jumps there (7 of 0..7)
     track = widget_by_label(explorer, "Channel").locator(".noUi-target").first
@@ -113,14 +149,7 @@ def drive_tour_explorer(page, screenshot=None):
     wait_readout(page, explorer, "Channel", 7)
     wait_for_pixels_change(page, channel_view, before)
 
-    # a tile of the activation grid: conv1's 8 maps in 3x3, the last row's first is channel 6
-    grid = canvas(page, "activation-grid")
-    grid.scroll_into_view_if_needed()
-    box = grid.bounding_box()
-    before = canvas_pixels(page, channel_view)
-    grid.click(position={"x": box["width"] * 0.17, "y": box["height"] * 0.83})
-    wait_readout(page, explorer, "Channel", 6)
-    wait_for_pixels_change(page, channel_view, before)
+    click_channel_tile(page, explorer, channel_view)
 
     # every tab
     tabs = explorer.locator(".lm-TabBar-tab")

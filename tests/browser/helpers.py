@@ -90,20 +90,7 @@ def open_notebook(page, relpath: str, timeout: float = DEFAULT_TIMEOUT_MS):
     left open (possibly a deleted scratch notebook) is restored."""
     workspace = f"t{uuid.uuid4().hex[:12]}"
     page.goto(f"/lab/workspaces/{workspace}/tree/{quote(relpath)}")
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=timeout)
-    name = relpath.rsplit("/", 1)[-1]
-    page.wait_for_function(
-        """(name) => {
-            const w = window.jupyterapp.shell.currentWidget;
-            if (!w || !w.content || !w.sessionContext || !w.context) return false;
-            if (!w.context.path.endsWith(name)) return false;
-            const kernel = w.sessionContext.session && w.sessionContext.session.kernel;
-            return !!kernel && kernel.connectionStatus === 'connected'
-                && kernel.status === 'idle';
-        }""",
-        arg=name,
-        timeout=timeout,
-    )
+    wait_kernel_idle(page, relpath.rsplit("/", 1)[-1], timeout)
     panel = page.locator(".jp-NotebookPanel:visible").first
     panel.locator(".jp-Cell").first.wait_for(timeout=timeout)
     return panel

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-
-from explorer_helpers import canvas, click_tab, wait_status_settled
-from helpers import canvas_pixels, open_notebook, real_errors, run_all, widget_by_label
+from explorer_helpers import canvas, click_tab, open_explorer, wait_status_settled
+from helpers import canvas_pixels, real_errors, widget_by_label
 
 
 def test_user_supplied_names_render_as_text(page, browser_log, scratch_notebook):
@@ -23,11 +22,7 @@ def test_user_supplied_names_render_as_text(page, browser_log, scratch_notebook)
             "ex"
         ]
     )
-    open_notebook(page, path)
-    run_all(page)
-    page.locator(".nbinterp-explorer").first.wait_for(state="visible", timeout=60_000)
-    wait_status_settled(page)
-    explorer = page.locator(".nbinterp-explorer").first
+    explorer = open_explorer(page, path)
     # ipywidgets shows spaces in options as no-break spaces
     layer_options = [t.replace("\xa0", " ") for t in widget_by_label(explorer, "Layer").locator("option").all_text_contents()]
     assert any(evil in text for text in layer_options), layer_options

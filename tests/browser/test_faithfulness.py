@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import os
 
-from explorer_helpers import canvas, click_tab, wait_drawn, wait_status_settled
-from helpers import open_notebook, real_errors, run_all, screenshot_output
+from explorer_helpers import canvas, click_tab, open_explorer, wait_drawn
+from helpers import real_errors, screenshot_output
 
 PANEL = ".nbinterp-explorer .nbinterp-faithfulness"
 
 
 def test_faithfulness_buttons_draw_curves_and_the_sanity_row(page, browser_log, tmp_path):
-    open_notebook(page, "notebooks/00_tour.ipynb")
-    run_all(page)
-    page.locator(".nbinterp-explorer").first.wait_for(state="visible", timeout=60_000)
-    wait_status_settled(page)
+    open_explorer(page, "notebooks/00_tour.ipynb")
     click_tab(page, "Saliency")
     wait_drawn(page, canvas(page, "saliency"))
 

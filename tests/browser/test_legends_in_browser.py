@@ -4,11 +4,9 @@ and matplotlib's palette table), and hovering a map reads out its value."""
 
 from __future__ import annotations
 
-
 import numpy as np
-
-from explorer_helpers import canvas, click_tab, wait_status_settled
-from helpers import canvas_pixels, open_notebook, real_errors, run_all
+from explorer_helpers import canvas, click_tab, open_explorer
+from helpers import canvas_pixels, real_errors
 
 SETUP = """
 import nbinterp
@@ -65,10 +63,7 @@ def test_colour_bars_match_their_maps(page, browser_log, scratch_notebook):
     image = demo.load_digits("test").images[:1]
     acts = keras.Model(model.inputs[0], model.get_layer("conv2").output)(image).numpy()[0]
 
-    open_notebook(page, scratch_notebook([SETUP]))
-    run_all(page)
-    page.locator(".nbinterp-explorer").first.wait_for(state="visible", timeout=60_000)
-    wait_status_settled(page)
+    open_explorer(page, scratch_notebook([SETUP]))
 
     # Activations (shared scale): the enlarged channel 0 over the whole layer's range
     bar, text = legend_bar(page, "activation-channel")

@@ -9,9 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from explorer_helpers import TAB_CANVASES, canvas, show_tab, status_text, wait_drawn, wait_status_settled
-from helpers import canvas_pixels, open_notebook, real_errors, run_all, wait_for_pixels_change, widget_by_label
+from explorer_helpers import TAB_CANVASES, canvas, open_explorer, show_tab, status_text, wait_drawn, wait_status_settled
+from helpers import canvas_pixels, real_errors, wait_for_pixels_change, widget_by_label
 
 ROOT = Path(__file__).resolve().parents[2]
 FEATURE_NAMES = ["age <years>", "a & b", "<b>bold</b>", "f3", "f4", "f5", "f6", "f7", "f8", "f9"]
@@ -60,15 +59,6 @@ def _gradient_x_features():
     return (grads * features[:1])[0]
 
 
-def _open(page, scratch_notebook, source):
-    open_notebook(page, scratch_notebook([source]))
-    run_all(page)
-    explorer = page.locator(".nbinterp-explorer").first
-    explorer.wait_for(state="visible", timeout=60_000)
-    wait_status_settled(page)
-    return explorer
-
-
 def _not_blank(page, css, what):
     view = canvas(page, css)
     view.wait_for(state="visible", timeout=60_000)
@@ -87,7 +77,7 @@ def _figure_titles(explorer):
 
 
 def test_image_and_features_model_in_every_tab(page, browser_log, scratch_notebook):
-    explorer = _open(page, scratch_notebook, IMAGE_AND_FEATURES)
+    explorer = open_explorer(page, scratch_notebook([IMAGE_AND_FEATURES]))
 
     # the non-image inputs of example 0: one row per feature, names as text, values as shown
     table = explorer.locator(".nbinterp-inputs-table").first
@@ -160,7 +150,7 @@ def test_image_and_features_model_in_every_tab(page, browser_log, scratch_notebo
 
 
 def test_two_heads_output_picker_switches_the_explained_head(page, browser_log, scratch_notebook):
-    explorer = _open(page, scratch_notebook, TWO_HEADS)
+    explorer = open_explorer(page, scratch_notebook([TWO_HEADS]))
     output = widget_by_label(explorer, "Output")
     assert output.count() == 1 and output.is_visible(), "the Output picker is not shown"
     names = [t.replace("\xa0", " ") for t in output.locator("option").all_text_contents()]

@@ -4,8 +4,8 @@ one explains that class, and Maximize draws a picture."""
 
 from __future__ import annotations
 
-from explorer_helpers import canvas, show_tab, status_text, wait_drawn, wait_status_settled
-from helpers import canvas_pixels, open_notebook, real_errors, run_all, wait_for_pixels_change, widget_by_label
+from explorer_helpers import canvas, open_explorer, show_tab, status_text, wait_drawn, wait_status_settled
+from helpers import canvas_pixels, real_errors, wait_for_pixels_change, widget_by_label
 
 SETUP = """
 import os
@@ -55,11 +55,7 @@ def option_texts(select):
 
 
 def test_newcomer_first_steps(page, browser_log, scratch_notebook):
-    open_notebook(page, scratch_notebook([SETUP]))
-    run_all(page)
-    explorer = page.locator(".nbinterp-explorer").first
-    explorer.wait_for(state="visible", timeout=60_000)
-    wait_status_settled(page)
+    explorer = open_explorer(page, scratch_notebook([SETUP]))
 
     # controls only where they act: Method, Target and Opacity belong to Saliency
     for label in SALIENCY_CONTROLS:

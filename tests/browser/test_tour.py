@@ -6,12 +6,18 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from explorer_helpers import canvas, click_tab, status_text, wait_status_settled
+from explorer_helpers import (
+    canvas,
+    click_channel_tile,
+    click_tab,
+    open_explorer,
+    press_channel_right,
+    status_text,
+    wait_status_settled,
+)
 from helpers import (
     canvas_pixels,
-    open_notebook,
     real_errors,
-    run_all,
     screenshot_output,
     slider_handle,
     wait_for_pixels_change,
@@ -23,33 +29,14 @@ DOCS = ROOT / "docs"
 
 
 def test_tour_explorer_controls_drive_the_canvases(page, browser_log):
-    open_notebook(page, "notebooks/00_tour.ipynb")
-    run_all(page)
-    page.locator(".nbinterp-explorer").first.wait_for(state="visible", timeout=60_000)
-    wait_status_settled(page)
-    explorer = page.locator(".nbinterp-explorer").first
+    explorer = open_explorer(page, "notebooks/00_tour.ipynb")
     for label in ("Layer", "Channel", "Image", "Method"):
         assert widget_by_label(explorer, label).count() == 1, f"no control labelled {label!r}"
 
-    # Activations tab (the default): Channel slider -> enlarged channel redraws
-    channel_view = canvas(page, "activation-channel")
-    before = canvas_pixels(page, channel_view)
-    assert before.size and before[..., :3].max() > before[..., :3].min()
-    handle = slider_handle(widget_by_label(explorer, "Channel"))
-    handle.focus()
-    page.keyboard.press("ArrowRight")
-    wait_for_pixels_change(page, channel_view, before)
-
-    # clicking a tile of the grid selects that channel
-    grid = canvas(page, "activation-grid")
-    grid.scroll_into_view_if_needed()
-    box = grid.bounding_box()
-    before = canvas_pixels(page, channel_view)
-    # the grid of conv1 has 8 tiles in a 3x3 layout: click the middle of the last row's first tile
-    grid.click(position={"x": box["width"] * 0.17, "y": box["height"] * 0.83})
-    wait_for_pixels_change(page, channel_view, before)
-    readout = widget_by_label(explorer, "Channel").locator(".widget-readout").first
-    page.wait_for_function("(el) => el.textContent.trim() === '6'", arg=readout.element_handle(), timeout=30_000)
+    # Activations tab (the default): ArrowRight on the Channel slider and a click on a
+    # tile of the grid select a channel, and the enlarged channel redraws
+    channel_view = press_channel_right(page, explorer)
+    grid = click_channel_tile(page, explorer, channel_view)
 
     # Image dropdown -> the grid redraws
     before = canvas_pixels(page, grid)

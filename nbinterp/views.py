@@ -448,10 +448,15 @@ def kernel_response_view(ins, layer, kernel, image, input_channel=None, shown_ch
         }
     c = input_channel if input_channel is not None else (shown_channel or 0)
     whole_image = first and input_channel is None and (weights.shape[2] in (1, 3) or shown_channel is None)
-    in_legend, in_values = None, None
+    in_legend, in_values, in_parts = None, None, None
     if whole_image:
         left = render.display_image(raw_input_of(ins, layer, image))
         left_label = "image"
+        layer_in = ins.layer_input(layer, image)[0]  # what the layer receives, per pixel
+        if layer_in.shape[-1] == 3:
+            in_values, in_parts = layer_in, RGB
+        elif layer_in.shape[-1] == 1:
+            in_values = layer_in[..., 0]
     else:
         in_values = ins.layer_input(layer, image)[0][..., c]
         in_legend = legends.choose(in_values, f"input channel {c} of {info.name}")
@@ -478,7 +483,8 @@ def kernel_response_view(ins, layer, kernel, image, input_channel=None, shown_ch
     left, kern_tile, right = _enlarge(left, size), _enlarge(kern_tile, size), _enlarge(right, size)
     return {
         "input": Picture(left, [], prefix + left_label, legend=in_legend,
-                         readout=[whole(left, in_values)] if in_values is not None else []),
+                         readout=[whole(left, in_values, f"input to {info.name}", in_parts)]
+                         if in_values is not None else []),
         "kernel": Picture(kern_tile, [], f"kernel {kernel}", legend=kern_legend,
                           readout=[whole(kern_tile, kern_values)] if kern_values is not None
                           else [whole(kern_tile, kern_readout, f"kernel {kernel}", RGB)]),

@@ -190,3 +190,36 @@ def test_reconstructions_of_a_colour_input_are_drawn_per_channel_and_read_out_th
     x0, y0 = pictures["images"].regions[1]["x"], pictures["images"].regions[1]["y"]
     np.testing.assert_allclose(canvas.readout_at(x0 + 3 * 6, y0 + 4 * 6)[3], result.images[1][4, 3], rtol=2e-3)
     canvas.close()
+
+
+def test_the_whole_image_beside_a_first_kernel_reads_out_what_the_layer_receives():
+    """The Kernel response input panel of a first convolution shows the image; hovering a
+    pixel reads the layer's input there: R, G, B for a colour image, one value for a
+    grayscale one (after the model's own rescaling)."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6, 6, 3))
+    ins = Inspector(keras.Model(inp, keras.layers.Conv2D(4, 3, name="conv")(inp)))
+    image = np.random.default_rng(1).random((6, 6, 3)).astype(np.float32)
+    picture = views.kernel_response_view(ins, "conv", 1, image)["input"]
+    canvas = on_canvas(picture)
+    zoom = picture.image.shape[0] // 6
+    for i, j in ((0, 0), (4, 2), (5, 5)):
+        name, col, row, value = canvas.readout_at(j * zoom + 1, i * zoom + 1)
+        assert (name, col, row) == ("input to conv", j, i)
+        np.testing.assert_allclose(value, image[i, j], rtol=2e-3, atol=1e-6)
+    canvas.close()
+
+    model = demo.load_model()  # Rescaling(1/255) before conv1
+    ins = Inspector(model)
+    digit = demo.load_digits().images[0]
+    picture = views.kernel_response_view(ins, "conv1", 0, digit)["input"]
+    assert picture.label == "image"
+    canvas = on_canvas(picture)
+    zoom = picture.image.shape[0] // digit.shape[0]
+    scaled = ins.layer_input("conv1", digit)[0][..., 0]
+    assert scaled.max() <= 1.0 < digit.max()  # the readout is the rescaled value, not the file's
+    for i, j in ((3, 3), (14, 10), (20, 17)):
+        name, col, row, value = canvas.readout_at(j * zoom + 1, i * zoom + 1)
+        assert (col, row) == (j, i)
+        np.testing.assert_allclose(value, scaled[i, j], rtol=2e-3, atol=1e-4)
+    canvas.close()

@@ -144,5 +144,14 @@ def test_two_heads_output_picker_and_top_classes_per_head():
         assert ex.output.value == 0 and ex.target.value == sal.heads.classes[0][1]
         heat = attribute(model, x[0], target=ex.target.value, output=0)[0]
         assert canvas_equals(sal.overlay, expected_overlay(ex, heat, 0, 0))
+        # Maximize on either head's layer ascends that head's class logit
+        ex.method.value = "maximize"
+        for head, layer in ((0, "classes"), (1, "box")):
+            ex.output.value = head
+            ex.target.value = 1
+            ex.layer.value = layer
+            ex.wait()
+            assert not ex.status.value.startswith("⚠"), ex.status.value
+            assert sal.overlay.label.startswith(f"what class 1 of {layer} wants"), sal.overlay.label
     finally:
         ex.close()

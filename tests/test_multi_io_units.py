@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nbinterp.errors import InvalidInputError
+from nbinterp.errors import IndexOutOfRangeError, InvalidInputError
 from nbinterp.units.maximize import Channel, Class, maximize
 from nbinterp.units.reconstruct import reconstruct
 from nbinterp.units.top_activations import top_activations
 from nbinterp.units.maximize import objective_function
 
-from test_multi_io import image_and_features
+from test_multi_io import image_and_features, two_heads
 
 
 def two_images(seed=2):
@@ -118,3 +118,29 @@ def test_reconstruct_projects_onto_the_chosen_input():
     got = reconstruct(model, "conv_right", 1, example, method="gradient", position=(4, 5))
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
     assert got.shape == (10, 10, 1)
+
+
+@pytest.mark.parametrize("output, size", [(0, 4), (1, 3)])
+def test_maximize_the_class_of_either_head_on_its_own_logit(output, size):
+    """Class(index, output=k) ascends head k's logit (before its softmax), one step equal
+    to the normalised gradient step by hand; indices are checked against that head."""
+    model = two_heads()
+    start = np.random.default_rng(7).uniform(size=(1, 12, 12, 3)).astype("float32")
+    lr = 0.1
+    result = maximize(model, Class(size - 1, output=output), steps=1, lr=lr, l2=0.0, jitter=0, blur_every=0,
+                      progress=False, start=start)
+    head = model.get_layer(["classes", "box"][output])
+    logits = keras.Model(model.inputs, head.output if output else head.input)
+    x = tf.constant(start)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        pre = logits(x)
+        logit = (pre @ head.kernel + head.bias if output == 0 else pre)[0, size - 1]
+    g = tape.gradient(logit, x).numpy()
+    expected = np.clip(2 * start - 1 + lr * g / np.abs(g).mean(), -1, 1)
+    np.testing.assert_allclose(result.image, (expected[0] + 1) / 2, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(result.objective[0], float(logit), rtol=1e-5)
+    with pytest.raises(IndexOutOfRangeError, match="class"):
+        maximize(model, Class(size, output=output), steps=1, progress=False)
+    with pytest.raises(IndexOutOfRangeError, match="output"):
+        maximize(model, Class(0, output=2), steps=1, progress=False)

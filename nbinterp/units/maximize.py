@@ -371,21 +371,22 @@ def trace_count(model, what: str = "step") -> int:
 
 def _reader(unit_model, xs):
     """``read(path)``: the output of the layer at ``path`` for the model inputs ``xs``
-    (``read(None)``: the logits), each computed once; the layer's own ReLU
-    passes the gradient through where it is off."""
+    (``read(None, k)``: the logits of output ``k``), each computed once; the layer's
+    own ReLU passes the gradient through where it is off."""
     plan = unit_model.plan
     outputs = {}
 
-    def read(path):
-        if path not in outputs:
+    def read(path, output=0):
+        key = ("logits", output) if path is None else path
+        if key not in outputs:
             if path is None:
-                (outputs[path],) = plan.run(xs, [plan.logit_key()])
+                (outputs[key],) = plan.run(xs, [plan.logit_key(output)])
             else:
                 # straight-through on the objective's own layer, so that a unit that is
                 # silent at the start can still be switched on
                 override = backward.override("straight_through", only_paths=[path])
-                (outputs[path],) = plan.run(xs, [plan.output_key(path)], activation_override=override)
-        return outputs[path]
+                (outputs[key],) = plan.run(xs, [plan.output_key(path)], activation_override=override)
+        return outputs[key]
 
     return read
 

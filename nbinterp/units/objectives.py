@@ -58,7 +58,8 @@ class Resolved:
     ``key``: hashable, the same for objectives that differ only in ``index``;
     ``index``: the ints fed to ``value`` as one int32 vector;
     ``value(read, index)``: the scalar objective, ``read(path)`` giving the
-    output (batch of one) of the layer at ``path``, ``read(None)`` the logits.
+    output (batch of one) of the layer at ``path``, ``read(None)`` the logits
+    (``read(None, k)``: the logits of output ``k`` of a model with several).
     """
 
     key: tuple
@@ -109,20 +110,23 @@ class Objective(ABC):
 
 @dataclass(frozen=True)
 class Class(Objective):
-    """The logit (pre-softmax value) of class ``index``."""
+    """The logit (pre-softmax value) of class ``index`` of output ``output`` (the
+    model's first head unless it has several)."""
 
     index: int
+    output: int = 0
 
     def resolve(self, unit_model: UnitModel) -> Resolved:
         outputs = unit_model.model.outputs
-        n = int(outputs[0].shape[-1]) if outputs and outputs[0].shape[-1] is not None else None
-        c = check_index(self.index, n, "class") if n is not None else int(self.index)
-        unit_model.plan.logit_key()  # a model without one single output fails here, before any tracing
+        head = check_index(self.output, len(outputs), "output")
+        size = outputs[head].shape[-1]
+        c = check_index(self.index, int(size), "class") if size is not None else int(self.index)
+        unit_model.plan.logit_key(head)  # an output without logits fails here, before any tracing
 
         def value(read, index):
-            return tf.gather(tf.reshape(read(None)[0], [-1]), index[0])
+            return tf.gather(tf.reshape(read(None, head)[0], [-1]), index[0])
 
-        return Resolved(("class",), (c,), value)
+        return Resolved(("class", head), (c,), value)
 
 
 @dataclass(frozen=True)

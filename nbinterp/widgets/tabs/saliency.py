@@ -348,12 +348,11 @@ class SaliencyTab(Tab):
             head = heads.index(ins.plan.output_key(layer))
             target = self._target(selection.replace(output=head, target=selection.target if head == selection.output
                                                     else -1), image)
-            if head == 0 and views.is_spatial_output(ins):
-                objective, label = Channel(layer, target), f"class {target} of {ex.model.name} (mean over positions)"
-            elif head == 0:
-                objective, label = Class(target), f"class {target} of {ex.model.name}"
+            if views.is_spatial_output(ins, head):
+                objective, label = Channel(layer, target), f"class {target} of {layer} (mean over positions)"
             else:
-                objective, label = Channel(layer, target), f"unit {target} of {layer}"
+                name = ex.model.name if len(heads) == 1 else layer
+                objective, label = Class(target, output=head), f"class {target} of {name}"
         else:
             if views.channel_count(ins, layer) == 0:
                 raise NbinterpError(f"{layer} has no channels to maximise; pick a conv layer or the output")

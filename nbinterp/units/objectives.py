@@ -110,8 +110,8 @@ class Objective(ABC):
 
 @dataclass(frozen=True)
 class Class(Objective):
-    """The logit (pre-softmax value) of class ``index`` of output ``output`` (the
-    model's first head unless it has several)."""
+    """The logit (pre-softmax value) of class ``index`` of output number ``output``
+    (default the first, the only one of most models)."""
 
     index: int
     output: int = 0

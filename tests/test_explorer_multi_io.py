@@ -155,3 +155,68 @@ def test_two_heads_output_picker_and_top_classes_per_head():
             assert sal.overlay.label.startswith(f"what class 1 of {layer} wants"), sal.overlay.label
     finally:
         ex.close()
+
+
+def _png(array):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_an_upload_replaces_the_selected_image_input_of_a_copy_of_the_current_example():
+    from test_explorer import upload
+
+    model = two_images()
+    rng = np.random.default_rng(10)
+    data = {"left": rng.uniform(size=(2, 10, 10, 1)).astype("float32"),
+            "right": rng.uniform(size=(2, 10, 10, 1)).astype("float32")}
+    ex = nbinterp.Explorer(model, data, warm_up=False)
+    try:
+        assert ex.upload.layout.display != "none"
+        ex.image.value = 1
+        ex.input.value = 1  # "right"
+        ex.tabs.selected_index = TAB_TITLES.index("Saliency")
+        ex.wait()
+        picture = np.zeros((20, 20), np.uint8)
+        picture[5:15, 5:15] = 255  # light on dark, like the random images' bright range
+        ex.upload.value = (upload("square.png", _png(picture)),)
+        ex.wait()
+        assert ex.image.value == 2 and "square.png as right of #1" in ex.image.options[2][0]
+        left, right = ex.image_array(2)
+        np.testing.assert_array_equal(left, data["left"][1])  # the other input is the example's
+        assert right.shape == (10, 10, 1) and right.dtype == np.float32 and 0 <= right.min() < right.max() <= 1
+        assert right[5, 5, 0] > right[0, 0, 0]  # the square, resized
+        assert not ex.status.value.startswith("⚠"), ex.status.value
+        # every view explains the new example: the map is attribute() on it
+        heat = attribute(model, [left, right], target=ex.target.value if ex.target.value >= 0 else None,
+                         input="right")[0]
+        assert canvas_equals(ex.tabs_by_title["Saliency"].overlay, expected_overlay(ex, heat, 2, 1))
+        # Invert flips the uploaded input only
+        ex.invert.value = True
+        ex.wait()
+        left2, right2 = ex.image_array(2)
+        np.testing.assert_array_equal(left2, data["left"][1])
+        np.testing.assert_allclose(right2, 1 - right, atol=1e-6)
+    finally:
+        ex.close()
+
+
+def test_an_upload_on_an_image_and_features_model_keeps_the_features(lesions):
+    from test_explorer import upload
+
+    model, data, ex = lesions
+    ex.image.value = 2
+    ex.wait()
+    colour = np.random.default_rng(11).integers(0, 255, (30, 24, 3), dtype=np.uint8)
+    ex.upload.value = (upload("lesion.png", _png(colour)),)
+    ex.wait()
+    index = ex.image.value
+    image, meta = ex.image_array(index)
+    assert image.shape == (12, 12, 3) and image.dtype == np.float32
+    np.testing.assert_array_equal(meta, data[1][2])
+    assert f"{data[1][2, 3]:.4g}" in ex.inputs_table.value
+    assert not ex.status.value.startswith("⚠"), ex.status.value

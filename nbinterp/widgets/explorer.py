@@ -224,6 +224,7 @@ class Explorer(W.VBox):
         self._n_initial = len(self._images)
         self._image_versions = [0] * len(self._images)
         self._uploads: dict[int, Upload] = {}
+        self._upload_slots: dict[int, tuple] = {}  # index -> (input replaced or None, example it copies)
         self._dataset = dataset
         self.data_version = 0
         self._labels = None if labels is None else _class_labels(labels, views.class_count(self.inspector))
@@ -349,7 +350,9 @@ class Explorer(W.VBox):
         for i in range(len(self._images)):
             text = f"#{i}"
             if i in self._uploads:
-                text += f" ({self._uploads[i].name})"
+                slot, base = self._upload_slots[i]
+                where = f" as {self.inspector.spec.inputs[slot].name} of #{base}" if slot is not None else ""
+                text += f" ({self._uploads[i].name}{where})"
             elif self._labels is not None and i < len(self._labels):
                 label = self._labels[i]
                 names = self._label_names()
@@ -436,7 +439,7 @@ class Explorer(W.VBox):
         row4 = W.HBox([self.input, self.output])
         images = len(ins.spec.inputs[self._first_input].shape) == 3
         self.preview.layout.display = "" if images else "none"
-        if self.structured:  # an upload is one image; the example's other inputs would be missing
+        if not self.image_inputs:  # nothing a picture could be
             self.upload.layout.display = "none"
         #: the current example's non-image inputs (models with several inputs)
         self.inputs_table = W.HTML("", layout=W.Layout(display="" if self.structured else "none"))
@@ -647,10 +650,19 @@ class Explorer(W.VBox):
             return
         item = files[0] if isinstance(files, (list, tuple)) else next(iter(files.values()))
         name = str(item.get("name", "upload"))
+        # several inputs: the picture becomes the selected image input of a copy of the
+        # current example, whose other inputs it keeps
+        slot = self.input.value if self.structured else None
+        base = self.image.value
         try:
-            upload = decode_upload(bytes(item["content"]), name, self.inspector.input_shape,
-                                   like=self._images[: self._n_initial])
-            self.inspector.batch(upload.image)
+            if slot is None:
+                upload = decode_upload(bytes(item["content"]), name, self.inspector.input_shape,
+                                       like=self._images[: self._n_initial])
+                self.inspector.batch(upload.image)
+            else:
+                spec = self.inspector.spec.inputs[slot]
+                upload = decode_upload(bytes(item["content"]), name, spec.shape,
+                                       like=[example[slot] for example in self._images[: self._n_initial]])
         except UploadError as error:
             self._notify(str(error), error=True)
             return
@@ -660,9 +672,10 @@ class Explorer(W.VBox):
         finally:
             self.upload.value = ()  # the same file can be uploaded again
         index = len(self._images)
-        self._images.append(upload.image)
+        self._images.append(self._with_upload(base, slot, upload))
         self._image_versions.append(0)
         self._uploads[index] = upload
+        self._upload_slots[index] = (slot, base)
         self._images_changed()
         self.image.options = self._image_options()
         self.image.value = index
@@ -675,11 +688,20 @@ class Explorer(W.VBox):
             return
         upload = self._uploads[index].toggled()
         self._uploads[index] = upload
-        self._images[index] = upload.image
+        self._images[index] = self._with_upload(*self._upload_slots[index], upload)
         self._image_versions[index] += 1
         self._images_changed()
         self._show_image()
         self.scheduler.request()
+
+    def _with_upload(self, base, slot, upload):
+        """The example an upload makes: the picture itself, or for a model with several inputs
+        example ``base`` with input ``slot`` replaced by the picture."""
+        if slot is None:
+            return upload.image
+        example = list(self._images[base])
+        example[slot] = upload.image
+        return tuple(example)
 
     def _images_changed(self):
         if self._dataset is None:

@@ -177,17 +177,17 @@ def test_an_upload_replaces_the_selected_image_input_of_a_copy_of_the_current_ex
     ex = nbinterp.Explorer(model, data, warm_up=False)
     try:
         assert ex.upload.layout.display != "none"
-        ex.image.value = 1
-        ex.input.value = 1  # "right"
+        ex.image.value = 0
+        ex.input.value = 1  # "right" (a different index from the example's: neither stands for the other)
         ex.tabs.selected_index = TAB_TITLES.index("Saliency")
         ex.wait()
         picture = np.zeros((20, 20), np.uint8)
         picture[5:15, 5:15] = 255  # light on dark, like the random images' bright range
         ex.upload.value = (upload("square.png", _png(picture)),)
         ex.wait()
-        assert ex.image.value == 2 and "square.png as right of #1" in ex.image.options[2][0]
+        assert ex.image.value == 2 and "square.png as right of #0" in ex.image.options[2][0]
         left, right = ex.image_array(2)
-        np.testing.assert_array_equal(left, data["left"][1])  # the other input is the example's
+        np.testing.assert_array_equal(left, data["left"][0])  # the other input is the example's
         assert right.shape == (10, 10, 1) and right.dtype == np.float32 and 0 <= right.min() < right.max() <= 1
         assert right[5, 5, 0] > right[0, 0, 0]  # the square, resized
         assert not ex.status.value.startswith("⚠"), ex.status.value
@@ -199,7 +199,7 @@ def test_an_upload_replaces_the_selected_image_input_of_a_copy_of_the_current_ex
         ex.invert.value = True
         ex.wait()
         left2, right2 = ex.image_array(2)
-        np.testing.assert_array_equal(left2, data["left"][1])
+        np.testing.assert_array_equal(left2, data["left"][0])
         np.testing.assert_allclose(right2, 1 - right, atol=1e-6)
     finally:
         ex.close()

@@ -688,7 +688,8 @@ class Explorer(W.VBox):
             return
         upload = self._uploads[index].toggled()
         self._uploads[index] = upload
-        self._images[index] = self._with_upload(*self._upload_slots[index], upload)
+        slot, base = self._upload_slots[index]
+        self._images[index] = self._with_upload(base, slot, upload)
         self._image_versions[index] += 1
         self._images_changed()
         self._show_image()

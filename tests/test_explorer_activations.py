@@ -40,7 +40,7 @@ def test_vector_outputs_are_a_bar_chart_of_unit_values(explorer, layer):
     tab = show(explorer, layer, 3)
     values = explorer.inspector.activations(layer, explorer.image_array(0))[0]
     assert tab.maps.layout.display == "none"  # no strip of tiny tiles, no single-colour square
-    assert tab._units_holder.children == (tab.units_chart,)
+    assert tab.units_shown
     assert np.allclose(tab.unit_bars.y, values) and list(tab.unit_bars.x) == [str(i) for i in range(len(values))]
     assert tab.unit_bars.selected == [3] and f"unit 3 = {values[3]:+.4f}" in tab.units_chart.title
     tab._unit_clicked(tab.unit_bars, {"data": {"index": 5}})  # a click on bar 5
@@ -48,11 +48,17 @@ def test_vector_outputs_are_a_bar_chart_of_unit_values(explorer, layer):
     explorer.wait()
     assert tab.unit_bars.selected == [5]
     assert len(tab.pictures()) == 1  # export still has the units
+    # the chart stays in the page while other tabs show: it is drawn once, not on every return
+    for title in ("Filters", "Activations"):
+        explorer.tabs.selected_index = [t.title for t in explorer.tab_objects].index(title)
+        explorer.wait()
+        assert tab._units_holder.children == (tab.units_chart,)
+    assert tab.units_shown
 
 
 def test_feature_maps_come_back_after_a_vector(explorer):
     tab = show(explorer, "conv2", 1)
-    assert tab.maps.layout.display == "" and tab._units_holder.children == ()
+    assert tab.maps.layout.display == "" and not tab.units_shown
     assert tab.grid.layout.display == ""
 
 

@@ -52,7 +52,7 @@ class ActivationsTab(Tab):
                                      layout=W.Layout(width="640px", height="280px", min_width="640px",
                                                      min_height="280px"),
                                      fig_margin={"top": 40, "bottom": 40, "left": 60, "right": 10})
-        self._units_holder = W.Box([])  # the chart is in the page only while it shows a vector
+        self._units_holder = W.Box([])  # the units chart, once it has shown
         self._vector_picture = None
         self.maps = W.HBox([self.grid, self.enlarged])
         ex = self.explorer
@@ -80,13 +80,19 @@ class ActivationsTab(Tab):
         if index is not None:
             self.select_channel({"id": int(index)})
 
+    @property
+    def units_shown(self) -> bool:
+        """Whether the units chart (not the maps) is what the tab shows."""
+        return bool(self._units_holder.children) and self._units_holder.layout.display != "none"
+
     def follow(self, selection: Selection) -> None:
         vector = output_rank(self.explorer.inspector, selection.layer) == 1
-        shown = vector and selection.tab == self.title
-        if shown and not self._units_holder.children:
+        # the chart joins the page the first time it shows on the visible tab and stays,
+        # hidden on layers with maps: bqplot lays out a figure at zero size when its first
+        # render lands in a hidden tab, while a figure drawn once keeps its size
+        if vector and selection.tab == self.title and not self._units_holder.children:
             self._units_holder.children = (self.units_chart,)
-        elif not shown and self._units_holder.children:
-            self._units_holder.children = ()
+        self._units_holder.layout.display = "" if vector else "none"
         self.maps.layout.display = "none" if vector else ""
 
     def _grid(self, selection, image_index):

@@ -144,3 +144,10 @@ def test_maximize_the_class_of_either_head_on_its_own_logit(output, size):
         maximize(model, Class(size, output=output), steps=1, progress=False)
     with pytest.raises(IndexOutOfRangeError, match="output"):
         maximize(model, Class(0, output=2), steps=1, progress=False)
+
+
+def test_the_class_short_form_names_the_head():
+    from nbinterp.units.maximize import as_objective
+
+    assert as_objective(("class", 2, 1)) == Class(2, output=1)
+    assert as_objective(("class", 2)) == Class(2) == Class(2, output=0)

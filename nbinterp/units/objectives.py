@@ -228,7 +228,7 @@ _SHORT_FORMS = MappingProxyType(
 
 def as_objective(objective) -> Objective:
     """An Objective from an Objective, an int (a class) or a tuple short form:
-    ``("class", c)``, ``("channel", layer, c)``, ``("neuron", layer, c, position)``,
+    ``("class", c)`` (``("class", c, k)``: of output ``k``), ``("channel", layer, c)``, ``("neuron", layer, c, position)``,
     ``("layer", layer)`` (DeepDream)."""
     if isinstance(objective, Objective):
         return objective

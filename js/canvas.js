@@ -337,7 +337,7 @@ function render({ model, el: host }) {
   const legend = el("canvas", "nbinterp-canvas-legend");
   legend.style.display = "none";
   legend.style.imageRendering = "pixelated";
-  legend.style.marginRight = "8px"; // tick labels of neighbouring legends stay apart
+  legend.style.marginRight = "4px"; // tick labels of neighbouring legends stay apart
 
   stage.append(canvas, overlay, tooltip);
   root.append(stage, legend, label);

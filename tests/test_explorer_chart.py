@@ -26,7 +26,10 @@ def test_every_listed_class_has_a_clickable_labelled_bar(explorer):
     assert probabilities and scores[1] < 0.01  # a confident model: the others are tiny
     heights = np.asarray(tab.bars.y, float)
     y_scale = tab.bars.scales["y"]
-    assert y_scale.min == 0 and y_scale.max == 1
+    # the axis starts at 0 (no padding below it), reads 0 %, 50 %, 100 %, and leaves room
+    # above a full bar for its text
+    assert y_scale.min == 0 and y_scale.max > 1 and tab.chart.padding_y == 0
+    assert list(tab.chart.axes[1].tick_values) == [0.0, 0.5, 1.0]
     # every bar is at least BAR_FLOOR of the chart tall (clickable), none taller than the scale
     assert np.all(heights >= BAR_FLOOR) and np.all(heights <= 1)
     assert heights[0] == pytest.approx(scores[0])

@@ -30,6 +30,9 @@ DOCS = ROOT / "docs"
 
 def test_tour_explorer_controls_drive_the_canvases(page, browser_log):
     explorer = open_explorer(page, "notebooks/00_tour.ipynb")
+    # the README's screenshots show the notebook without the file browser beside it
+    page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+    wait_status_settled(page)
     for label in ("Layer", "Channel", "Image", "Method"):
         assert widget_by_label(explorer, label).count() == 1, f"no control labelled {label!r}"
 

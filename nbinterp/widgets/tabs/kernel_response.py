@@ -24,7 +24,9 @@ class KernelResponseTab(Tab):
         self.kernel.add_class("nbinterp-response-kernel")
         self.response = ImageCanvas(max_width=224)
         self.response.add_class("nbinterp-response")
-        return W.VBox([self.note, self.explorer.single_channel, W.HBox([self.input, self.kernel, self.response])])
+        # the three panels wrap onto a second row rather than clip in a narrow notebook
+        panels = W.HBox([self.input, self.kernel, self.response], layout=W.Layout(flex_flow="row wrap"))
+        return W.VBox([self.note, self.explorer.single_channel, panels])
 
     @property
     def canvases(self):

@@ -32,6 +32,8 @@ PROGRESSIVE = ("occlusion",)
 
 #: the shortest bar, as a fraction of the chart's height: every listed class stays clickable
 BAR_FLOOR = 0.06
+#: room above a full bar (a fraction of it) for the bar's text
+CHART_HEADROOM = 0.15
 
 
 def bar_heights(scores, probabilities):
@@ -58,7 +60,8 @@ class SaliencyTab(Tab):
         self.overlay = ImageCanvas(max_width=360)
         self.overlay.add_class("nbinterp-saliency")
         self.tokens = W.HTML("")
-        x_scale, y_scale = bq.OrdinalScale(), bq.LinearScale(min=0.0, max=1.0)
+        # heights run 0..1; the headroom above 1 keeps the top bar's text clear of the title
+        x_scale, y_scale = bq.OrdinalScale(), bq.LinearScale(min=0.0, max=1.0 + CHART_HEADROOM)
         self.bars = bq.Bars(x=[], y=[], scales={"x": x_scale, "y": y_scale}, colors=["#4c78a8"],
                             tooltip=bq.Tooltip(fields=["x"], labels=["class"]),
                             interactions={"click": "select"}, selected_style={"fill": "#f58518"})
@@ -67,8 +70,10 @@ class SaliencyTab(Tab):
                                    y_offset=-6, default_size=12, colors=["#333333"])
         self.chart = bq.Figure(marks=[self.bars, self.bar_labels],
                                axes=[bq.Axis(scale=x_scale, label="class"),
-                                     bq.Axis(scale=y_scale, orientation="vertical", tick_format=".0%", num_ticks=3)],
+                                     bq.Axis(scale=y_scale, orientation="vertical", tick_format=".0%",
+                                             tick_values=[0.0, 0.5, 1.0])],
                                title="Top classes (click a bar to explain it)",
+                               padding_y=0.0,  # the axis runs from 0, not from a padded -4 %
                                layout=W.Layout(width="360px", height="280px", min_width="360px", min_height="280px"),
                                fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 10})
         self.bar_classes: list[int] = []

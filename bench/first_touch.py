@@ -8,10 +8,11 @@ Two parts, each model in a fresh process (``--child`` runs one part):
   action it prints the latency until every visible view is current, and the
   steady latency of the same action measured right after (the same change
   made again after moving away and back, which the Explorer's caches serve),
-  with their ratio; and the *recomputed* latency (the same change once more
-  with every result cache emptied and warm-up off: what the view costs to
-  compute once compiled), with first/recomputed; then medians and maxima per
-  kind of action. Think time is when the Explorer's idle-time
+  with their ratio; and the *recomputed* latency (the same actions on a second
+  Explorer without warm-up, whose result caches start empty while the model's
+  compiled functions are already traced: what the view costs to compute once
+  compiled), with first/recomputed; then medians and maxima per kind of
+  action. Think time is when the Explorer's idle-time
   warm-up works.
 * ``api``: ``nbinterp.attribute`` on ResNet50 (weights=None, 160x160,
   batch 1) in a fresh process: the first-call time of each of the 13
@@ -108,8 +109,6 @@ def mini_xception(classes=7):
 
 # --------------------------------------------------------------------------- explorer part
 def explorer_part(name, think):
-    import numpy as np
-
     import nbinterp
 
     model, images, kwargs = build(name)
@@ -131,27 +130,42 @@ def explorer_part(name, think):
         set_value()
         ex.wait(600)
         steady = time.perf_counter() - t0
-        # recomputed: the same change once more with every result cache emptied (compiled
-        # functions kept) and warm-up off, so nothing is served from a cache: the cost of
-        # computing the view once compiled
-        ex.scheduler.warm_up = False
-        back()
-        ex.wait(600)
-        for cache in result_caches(ex):
-            cache.clear()
+        rows.append({"kind": kind, "label": label, "first": first, "steady": steady, "status": ex.status.value})
+
+    run_actions(ex, act)
+    ex.close()
+
+    # recomputed: the same actions on a second Explorer without warm-up. Its result caches
+    # start empty, so each action computes what it shows (as a first touch does), while the
+    # compiled functions, which belong to the model, are already traced: what each view
+    # costs to compute once compiled
+    again = nbinterp.Explorer(model, images, warm_up=False, **kwargs)
+    again.wait(600)
+    recomputed = []
+
+    def recompute(kind, label, set_value, back):
         t0 = time.perf_counter()
         set_value()
-        ex.wait(600)
-        recomputed = time.perf_counter() - t0
-        ex.scheduler.warm_up = True
-        rows.append({"kind": kind, "label": label, "first": first, "steady": steady, "recomputed": recomputed,
-                     "status": ex.status.value})
+        again.wait(600)
+        recomputed.append(time.perf_counter() - t0)
+
+    run_actions(again, recompute)
+    again.close()
+    for row, seconds in zip(rows, recomputed):
+        row["recomputed"] = seconds
+    return {"model": name, "construct": construct, "rows": rows}
+
+
+def run_actions(ex, act):
+    """Select each Method in turn (Saliency tab), then 10 layers spread over the model
+    (Activations tab), then 5 images, then 10 channels: ``act(kind, label, set_value, back)``
+    for each, where ``set_value()`` makes the change and ``back()`` undoes it."""
+    import numpy as np
 
     def setter(control, value):
         return lambda: setattr(control, "value", value)
 
-    saliency = _tab_index(ex, "Saliency")
-    ex.tabs.selected_index = saliency
+    ex.tabs.selected_index = _tab_index(ex, "Saliency")
     ex.wait(600)
     methods = [v for _, v in ex.method.options]
     for method in methods:
@@ -159,6 +173,7 @@ def explorer_part(name, think):
         if method == previous:
             continue
         act("method", method, setter(ex.method, method), setter(ex.method, previous))
+        ex.method.value = method
     ex.method.value = "gradient" if "gradient" in methods else methods[0]
     ex.tabs.selected_index = _tab_index(ex, "Activations")
     ex.wait(600)
@@ -169,23 +184,20 @@ def explorer_part(name, think):
         if layer == previous:
             continue
         act("layer", layer, setter(ex.layer, layer), setter(ex.layer, previous))
+        ex.layer.value = layer
     image_values = [v for _, v in ex.image.options][:6]
     for value in image_values[1:6]:
         previous = ex.image.value
         act("image", str(value), setter(ex.image, value), setter(ex.image, previous))
+        ex.image.value = value
     top = ex.channel.max
     for value in [int(v) for v in np.linspace(1, max(top, 1), min(10, max(top, 1)))]:
         previous = ex.channel.value
         if value == previous:
             continue
         act("channel", str(value), setter(ex.channel, value), setter(ex.channel, previous))
-    ex.close()
-    return {"model": name, "construct": construct, "rows": rows}
-
-
-def result_caches(ex):
-    """The Explorer's caches of computed results (not its compiled functions)."""
-    return (ex.inspector.cache, ex.pictures_cache, ex.tabs_by_title["Saliency"].heat_cache)
+        ex.channel.value = value
+    ex.wait(600)
 
 
 def _tab_index(ex, title):

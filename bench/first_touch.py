@@ -162,41 +162,27 @@ def run_actions(ex, act):
     for each, where ``set_value()`` makes the change and ``back()`` undoes it."""
     import numpy as np
 
-    def setter(control, value):
-        return lambda: setattr(control, "value", value)
+    def sweep(kind, control, values):
+        for value in values:
+            previous = control.value
+            if value == previous:
+                continue
+            act(kind, str(value), lambda v=value: setattr(control, "value", v),
+                lambda p=previous: setattr(control, "value", p))
+            control.value = value
 
     ex.tabs.selected_index = _tab_index(ex, "Saliency")
     ex.wait(600)
     methods = [v for _, v in ex.method.options]
-    for method in methods:
-        previous = ex.method.value
-        if method == previous:
-            continue
-        act("method", method, setter(ex.method, method), setter(ex.method, previous))
-        ex.method.value = method
+    sweep("method", ex.method, methods)
     ex.method.value = "gradient" if "gradient" in methods else methods[0]
     ex.tabs.selected_index = _tab_index(ex, "Activations")
     ex.wait(600)
     layers = [v for _, v in ex.layer.options]
-    picks = [layers[int(i)] for i in np.linspace(0, len(layers) - 1, min(10, len(layers)))]
-    for layer in picks:
-        previous = ex.layer.value
-        if layer == previous:
-            continue
-        act("layer", layer, setter(ex.layer, layer), setter(ex.layer, previous))
-        ex.layer.value = layer
-    image_values = [v for _, v in ex.image.options][:6]
-    for value in image_values[1:6]:
-        previous = ex.image.value
-        act("image", str(value), setter(ex.image, value), setter(ex.image, previous))
-        ex.image.value = value
+    sweep("layer", ex.layer, [layers[int(i)] for i in np.linspace(0, len(layers) - 1, min(10, len(layers)))])
+    sweep("image", ex.image, [v for _, v in ex.image.options][1:6])
     top = ex.channel.max
-    for value in [int(v) for v in np.linspace(1, max(top, 1), min(10, max(top, 1)))]:
-        previous = ex.channel.value
-        if value == previous:
-            continue
-        act("channel", str(value), setter(ex.channel, value), setter(ex.channel, previous))
-        ex.channel.value = value
+    sweep("channel", ex.channel, [int(v) for v in np.linspace(1, max(top, 1), min(10, max(top, 1)))])
     ex.wait(600)
 
 

@@ -87,11 +87,15 @@ def test_feature_bars_equal_attribute_on_the_tabular_input(lesions):
     ex.wait()
 
 
-def test_two_images_input_picker_changes_the_map_and_the_preview():
-    model = two_images()
-    rng = np.random.default_rng(8)
-    data = {"right": rng.uniform(size=(2, 10, 10, 1)).astype("float32"),
+def two_image_data(seed):
+    """Two examples for ``two_images``, as a dict by input name in the opposite order to the model's."""
+    rng = np.random.default_rng(seed)
+    return {"right": rng.uniform(size=(2, 10, 10, 1)).astype("float32"),
             "left": rng.uniform(size=(2, 10, 10, 1)).astype("float32")}
+
+
+def test_two_images_input_picker_changes_the_map_and_the_preview():
+    model, data = two_images(), two_image_data(8)
     ex = nbinterp.Explorer(model, data, warm_up=False)
     try:
         assert ex.input.layout.display == "" and [v for _, v in ex.input.options] == [0, 1]
@@ -170,10 +174,7 @@ def _png(array):
 def test_an_upload_replaces_the_selected_image_input_of_a_copy_of_the_current_example():
     from test_explorer import upload
 
-    model = two_images()
-    rng = np.random.default_rng(10)
-    data = {"left": rng.uniform(size=(2, 10, 10, 1)).astype("float32"),
-            "right": rng.uniform(size=(2, 10, 10, 1)).astype("float32")}
+    model, data = two_images(), two_image_data(10)
     ex = nbinterp.Explorer(model, data, warm_up=False)
     try:
         assert ex.upload.layout.display != "none"

@@ -62,7 +62,7 @@ def _reap_locked():
 
 
 def _drop_locked(ref):
-    for slot in [slot for slot in list(_TABLE) if slot[0] is ref]:
+    for slot in [slot for slot in _TABLE if slot[0] is ref]:
         del _TABLE[slot]
 
 

@@ -103,6 +103,16 @@ def _class_names_warning(class_names, n):
 _LOG = logging.getLogger("nbinterp.explorer")
 
 
+@dataclasses.dataclass(frozen=True)
+class _Uploaded:
+    """An upload among the Explorer's examples: the decoded picture, the input it fills
+    (None on a single-input model) and the example whose other inputs it keeps."""
+
+    upload: Upload
+    input: Optional[int] = None
+    base: int = 0
+
+
 def _one_line(error, where="the Explorer", next_step="try another layer, channel or method"):
     """One status line for an error: NbinterpError messages as they are; anything else
     (an internal error, TensorFlow's stack traces) as what failed, its last line and
@@ -223,8 +233,7 @@ class Explorer(W.VBox):
         self._images = self._initial_images(images)
         self._n_initial = len(self._images)
         self._image_versions = [0] * len(self._images)
-        self._uploads: dict[int, Upload] = {}
-        self._upload_slots: dict[int, tuple] = {}  # index -> (input replaced or None, example it copies)
+        self._uploads: dict[int, _Uploaded] = {}
         self._dataset = dataset
         self.data_version = 0
         self._labels = None if labels is None else _class_labels(labels, views.class_count(self.inspector))
@@ -350,9 +359,10 @@ class Explorer(W.VBox):
         for i in range(len(self._images)):
             text = f"#{i}"
             if i in self._uploads:
-                slot, base = self._upload_slots[i]
-                where = f" as {self.inspector.spec.inputs[slot].name} of #{base}" if slot is not None else ""
-                text += f" ({self._uploads[i].name}{where})"
+                placed = self._uploads[i]
+                where = (f" as {self.inspector.spec.inputs[placed.input].name} of #{placed.base}"
+                         if placed.input is not None else "")
+                text += f" ({placed.upload.name}{where})"
             elif self._labels is not None and i < len(self._labels):
                 label = self._labels[i]
                 names = self._label_names()
@@ -628,7 +638,7 @@ class Explorer(W.VBox):
         """The preview shows the selected image exactly as the model receives it; the
         Invert box appears for uploads."""
         index = self.image.value
-        upload = self._uploads.get(index)
+        upload = self._uploads[index].upload if index in self._uploads else None
         self._syncing = True
         try:
             self.invert.layout.display = "" if upload is not None else "none"
@@ -672,10 +682,10 @@ class Explorer(W.VBox):
         finally:
             self.upload.value = ()  # the same file can be uploaded again
         index = len(self._images)
-        self._images.append(self._with_upload(base, slot, upload))
+        placed = _Uploaded(upload, slot, base)
+        self._images.append(self._example_of(placed))
         self._image_versions.append(0)
-        self._uploads[index] = upload
-        self._upload_slots[index] = (slot, base)
+        self._uploads[index] = placed
         self._images_changed()
         self.image.options = self._image_options()
         self.image.value = index
@@ -684,24 +694,23 @@ class Explorer(W.VBox):
 
     def _invert_changed(self, change):
         index = self.image.value
-        if self._syncing or index not in self._uploads or self._uploads[index].inverted == change["new"]:
+        if self._syncing or index not in self._uploads or self._uploads[index].upload.inverted == change["new"]:
             return
-        upload = self._uploads[index].toggled()
-        self._uploads[index] = upload
-        slot, base = self._upload_slots[index]
-        self._images[index] = self._with_upload(base, slot, upload)
+        placed = self._uploads[index]
+        placed = self._uploads[index] = dataclasses.replace(placed, upload=placed.upload.toggled())
+        self._images[index] = self._example_of(placed)
         self._image_versions[index] += 1
         self._images_changed()
         self._show_image()
         self.scheduler.request()
 
-    def _with_upload(self, base, slot, upload):
+    def _example_of(self, placed: "_Uploaded"):
         """The example an upload makes: the picture itself, or for a model with several inputs
-        example ``base`` with input ``slot`` replaced by the picture."""
-        if slot is None:
-            return upload.image
-        example = list(self._images[base])
-        example[slot] = upload.image
+        example ``placed.base`` with input ``placed.input`` replaced by the picture."""
+        if placed.input is None:
+            return placed.upload.image
+        example = list(self._images[placed.base])
+        example[placed.input] = placed.upload.image
         return tuple(example)
 
     def _images_changed(self):

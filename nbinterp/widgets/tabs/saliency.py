@@ -353,10 +353,10 @@ class SaliencyTab(Tab):
             head = heads.index(ins.plan.output_key(layer))
             target = self._target(selection.replace(output=head, target=selection.target if head == selection.output
                                                     else -1), image)
+            name = ex.model.name if len(heads) == 1 else layer
             if views.is_spatial_output(ins, head):
-                objective, label = Channel(layer, target), f"class {target} of {layer} (mean over positions)"
+                objective, label = Channel(layer, target), f"class {target} of {name} (mean over positions)"
             else:
-                name = ex.model.name if len(heads) == 1 else layer
                 objective, label = Class(target, output=head), f"class {target} of {name}"
         else:
             if views.channel_count(ins, layer) == 0:
